@@ -1,0 +1,22 @@
+"""sketchcore: compressive learning with Rust SIMD sketching kernels.
+
+A *sketch* compresses N data vectors into m averaged random Fourier features
+in one pass; sketches of parts add up exactly. See :class:`SketchOperator`
+and :class:`Sketch`.
+"""
+
+from __future__ import annotations
+
+from sketchcore import exceptions
+from sketchcore._core import __version__, available_simd_levels, simd_level
+from sketchcore.operator import SketchOperator
+from sketchcore.sketch import Sketch
+
+__all__ = [
+    "SketchOperator",
+    "Sketch",
+    "simd_level",
+    "available_simd_levels",
+    "exceptions",
+    "__version__",
+]

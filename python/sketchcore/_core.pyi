@@ -1,0 +1,38 @@
+"""Type stubs of the compiled extension ``sketchcore._core``."""
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+_Sums = tuple[
+    npt.NDArray[np.float64],  # cos sums (m,)
+    npt.NDArray[np.float64],  # sin sums (m,)
+    float,  # total weight
+    int,  # sample count
+    npt.NDArray[np.float64],  # per-feature minimum (d,)
+    npt.NDArray[np.float64],  # per-feature maximum (d,)
+]
+
+def sketch_dense(
+    x: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    omega: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    dither: npt.NDArray[np.float32] | npt.NDArray[np.float64] | None = None,
+    weights: npt.NDArray[np.float64] | None = None,
+    *,
+    simd: str | None = None,
+    n_threads: int = 0,
+) -> _Sums: ...
+def sketch_dense_reference_f64(
+    x: npt.NDArray[np.float64],
+    omega: npt.NDArray[np.float64],
+    dither: npt.NDArray[np.float64] | None = None,
+    weights: npt.NDArray[np.float64] | None = None,
+) -> _Sums: ...
+def sin_cos(
+    t: npt.NDArray[np.float32] | npt.NDArray[np.float64], *, simd: str | None = None
+) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]: ...
+def simd_level() -> str: ...
+def available_simd_levels() -> list[str]: ...
+def default_num_threads() -> int: ...
+def _panic_for_testing() -> None: ...

@@ -1,0 +1,25 @@
+//! # sketchcore-core
+//!
+//! Pure-Rust kernels of sketchcore: random Fourier feature sketches
+//! `S_cos[j] = sum_i w_i cos(omega_j . x_i + xi_j)` (and `S_sin`) computed in one
+//! fused, multi-threaded pass with float64 accumulation and run-time SIMD
+//! dispatch (AVX-512, AVX2+FMA, portable).
+//!
+//! No Python here; the `sketchcore-py` crate is a thin binding.
+
+pub mod dense;
+pub mod dispatch;
+pub mod error;
+pub mod reference;
+pub mod simd;
+pub mod sums;
+pub mod threads;
+pub mod trig;
+
+pub use dense::{sketch_dense, RunConfig};
+pub use dispatch::Element;
+pub use error::SketchError;
+pub use reference::sketch_dense_reference;
+pub use simd::{Real, SimdLevel};
+pub use sums::SketchSums;
+pub use trig::sin_cos_into;

@@ -1,0 +1,273 @@
+//! Thin PyO3 binding of `sketchcore-core`, imported as `sketchcore._core`.
+//!
+//! Every function only borrows NumPy arrays, runs the core with the GIL
+//! released through [`run_detached`] (which also polls for Ctrl-C and turns
+//! panics into a typed exception), and maps each core error to a typed
+//! exception of `sketchcore.exceptions`. Validation and conversions of user
+//! input live in the Python layer; the checks here are the last line.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use numpy::ndarray::ArrayView1;
+use numpy::{PyArray1, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::exceptions::PyKeyboardInterrupt;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+use sketchcore_core::{sketch_dense_reference, Element, RunConfig, SimdLevel, SketchError, SketchSums};
+
+/// Builds an instance of `sketchcore.exceptions.<name>(message, **info)`.
+fn typed_error(py: Python<'_>, name: &str, message: String, info: &[(&str, Py<PyAny>)]) -> PyErr {
+    let build = || -> PyResult<PyErr> {
+        let cls = py.import("sketchcore.exceptions")?.getattr(name)?;
+        let kwargs = PyDict::new(py);
+        for (k, v) in info {
+            kwargs.set_item(k, v)?;
+        }
+        Ok(PyErr::from_value(cls.call((message.clone(),), Some(&kwargs))?))
+    };
+    build().unwrap_or_else(|e| e)
+}
+
+fn map_error(py: Python<'_>, err: SketchError) -> PyErr {
+    let msg = err.to_string();
+    let int = |v: usize| v.into_pyobject(py).map(|o| o.into_any().unbind()).expect("int");
+    match err {
+        SketchError::NonFiniteInput { row, col } => {
+            typed_error(py, "NonFiniteError", msg, &[("row", int(row)), ("column", int(col))])
+        }
+        SketchError::NonFiniteWeight { index } => {
+            typed_error(py, "NonFiniteError", msg, &[("row", int(index))])
+        }
+        SketchError::NegativeWeight { index, .. } => {
+            typed_error(py, "NegativeWeightError", msg, &[("index", int(index))])
+        }
+        SketchError::ShapeMismatch { .. } => typed_error(py, "DimensionMismatchError", msg, &[]),
+        SketchError::UnsupportedSimdLevel(_) => typed_error(py, "InvalidParameterError", msg, &[]),
+        SketchError::ThreadPool(_) => typed_error(py, "InternalError", msg, &[]),
+        SketchError::Interrupted => PyKeyboardInterrupt::new_err("sketching interrupted"),
+    }
+}
+
+/// Runs heavy work without the GIL. The work gets an `interrupt` callback to
+/// poll between batches (it briefly re-attaches to check for signals, so
+/// Ctrl-C stops a long call); a panic becomes `sketchcore.exceptions.InternalError`.
+fn run_detached<T, F>(py: Python<'_>, work: F) -> PyResult<T>
+where
+    T: Send,
+    F: FnOnce(&mut dyn FnMut() -> bool) -> Result<T, SketchError> + Send,
+{
+    let mut signal: Option<PyErr> = None;
+    let outcome = py.detach(|| {
+        catch_unwind(AssertUnwindSafe(|| {
+            let mut interrupt = || match Python::attach(|py| py.check_signals()) {
+                Ok(()) => false,
+                Err(e) => {
+                    signal = Some(e);
+                    true
+                }
+            };
+            work(&mut interrupt)
+        }))
+    });
+    match outcome {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(SketchError::Interrupted)) => Err(signal.take().unwrap_or_else(|| map_error(py, SketchError::Interrupted))),
+        Ok(Err(e)) => Err(map_error(py, e)),
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(typed_error(py, "InternalError", format!("internal error in the Rust kernel: {what}"), &[]))
+        }
+    }
+}
+
+fn parse_level(py: Python<'_>, simd: Option<&str>) -> PyResult<SimdLevel> {
+    let Some(name) = simd else { return Ok(SimdLevel::detect()) };
+    let level = SimdLevel::from_name(name).ok_or_else(|| {
+        typed_error(
+            py,
+            "InvalidParameterError",
+            format!("unknown SIMD level {name:?}; expected one of 'scalar', 'avx2', 'avx512'"),
+            &[],
+        )
+    })?;
+    if !level.is_available() {
+        return Err(map_error(py, SketchError::UnsupportedSimdLevel(level)));
+    }
+    Ok(level)
+}
+
+fn sums_to_py<'py>(py: Python<'py>, s: SketchSums) -> PyResult<Bound<'py, PyTuple>> {
+    PyTuple::new(
+        py,
+        [
+            PyArray1::from_vec(py, s.cos).into_any(),
+            PyArray1::from_vec(py, s.sin).into_any(),
+            s.weight.into_pyobject(py)?.into_any(),
+            s.count.into_pyobject(py)?.into_any(),
+            PyArray1::from_vec(py, s.lower).into_any(),
+            PyArray1::from_vec(py, s.upper).into_any(),
+        ],
+    )
+}
+
+fn sketch_typed<'py, E: Element + numpy::Element>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, E>,
+    omega: &Bound<'py, PyAny>,
+    dither: Option<&Bound<'py, PyAny>>,
+    weights: Option<PyReadonlyArray1<'py, f64>>,
+    config: RunConfig,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let dtype_error = |what: &str| {
+        typed_error(py, "DTypeError", format!("{what} must have the same float dtype as the data"), &[])
+    };
+    let omega: PyReadonlyArray2<'py, E> = omega.extract().map_err(|_| dtype_error("omega"))?;
+    let dither: Option<PyReadonlyArray1<'py, E>> = match dither {
+        Some(d) => Some(d.extract().map_err(|_| dtype_error("dither"))?),
+        None => None,
+    };
+    let (xv, ov) = (x.as_array(), omega.as_array());
+    let dv: Option<ArrayView1<'_, E>> = dither.as_ref().map(|d| d.as_array());
+    let wv: Option<ArrayView1<'_, f64>> = weights.as_ref().map(|w| w.as_array());
+    let sums = run_detached(py, move |interrupt| sketchcore_core::sketch_dense(xv, ov, dv, wv, config, interrupt))?;
+    sums_to_py(py, sums)
+}
+
+/// sketch_dense(x, omega, dither=None, weights=None, *, simd=None, n_threads=0)
+/// --
+///
+/// Fused dense sketch sums of `x` (N x d, float32 or float64, any strides)
+/// for frequencies `omega` (d x m, same dtype), optional `dither` (m, same
+/// dtype) and optional float64 `weights` (N). Returns
+/// `(cos_sums, sin_sums, weight, count, lower, upper)`.
+#[pyfunction]
+#[pyo3(signature = (x, omega, dither=None, weights=None, *, simd=None, n_threads=0))]
+fn sketch_dense<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    omega: &Bound<'py, PyAny>,
+    dither: Option<&Bound<'py, PyAny>>,
+    weights: Option<PyReadonlyArray1<'py, f64>>,
+    simd: Option<&str>,
+    n_threads: usize,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let config = RunConfig { level: parse_level(py, simd)?, n_threads };
+    if let Ok(x32) = x.extract::<PyReadonlyArray2<'py, f32>>() {
+        sketch_typed(py, x32, omega, dither, weights, config)
+    } else if let Ok(x64) = x.extract::<PyReadonlyArray2<'py, f64>>() {
+        sketch_typed(py, x64, omega, dither, weights, config)
+    } else {
+        Err(typed_error(py, "DTypeError", "x must be a 2-D float32 or float64 NumPy array".into(), &[]))
+    }
+}
+
+/// sketch_dense_reference(x, omega, dither=None, weights=None)
+/// --
+///
+/// Scalar float64 Rust reference (`f64::sin_cos`, one thread, no SIMD) of
+/// `sketch_dense`, for tests. Inputs must be float64.
+#[pyfunction]
+#[pyo3(signature = (x, omega, dither=None, weights=None))]
+fn sketch_dense_reference_f64<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    omega: PyReadonlyArray2<'py, f64>,
+    dither: Option<PyReadonlyArray1<'py, f64>>,
+    weights: Option<PyReadonlyArray1<'py, f64>>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let (xv, ov) = (x.as_array(), omega.as_array());
+    if ov.nrows() != xv.ncols() {
+        return Err(map_error(
+            py,
+            SketchError::ShapeMismatch { what: "rows of omega (data dimension)", expected: xv.ncols(), got: ov.nrows() },
+        ));
+    }
+    let dv = dither.as_ref().map(|d| d.as_array());
+    let wv = weights.as_ref().map(|w| w.as_array());
+    let sums = run_detached(py, move |_| Ok(sketch_dense_reference(xv, ov, dv, wv)))?;
+    sums_to_py(py, sums)
+}
+
+fn sin_cos_typed<'py, E: Element + numpy::Element>(
+    py: Python<'py>,
+    t: ArrayView1<'_, E>,
+    level: SimdLevel,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let t: Vec<E> = t.iter().copied().collect();
+    let (s, c) = run_detached(py, move |_| {
+        let mut s = vec![E::ZERO; t.len()];
+        let mut c = vec![E::ZERO; t.len()];
+        sketchcore_core::sin_cos_into(level, &t, &mut s, &mut c);
+        Ok((s, c))
+    })?;
+    PyTuple::new(py, [PyArray1::from_vec(py, s), PyArray1::from_vec(py, c)])
+}
+
+/// sin_cos(t, *, simd=None)
+/// --
+///
+/// The kernels' own vectorised sine and cosine of a 1-D float32 or float64
+/// array, returned as `(sin, cos)`; for testing and documenting precision.
+#[pyfunction]
+#[pyo3(signature = (t, *, simd=None))]
+fn sin_cos<'py>(py: Python<'py>, t: &Bound<'py, PyAny>, simd: Option<&str>) -> PyResult<Bound<'py, PyTuple>> {
+    let level = parse_level(py, simd)?;
+    if let Ok(t32) = t.extract::<PyReadonlyArray1<'py, f32>>() {
+        sin_cos_typed(py, t32.as_array(), level)
+    } else if let Ok(t64) = t.extract::<PyReadonlyArray1<'py, f64>>() {
+        sin_cos_typed(py, t64.as_array(), level)
+    } else {
+        Err(typed_error(py, "DTypeError", "t must be a 1-D float32 or float64 NumPy array".into(), &[]))
+    }
+}
+
+/// simd_level()
+/// --
+///
+/// The instruction set the kernels use on this CPU: 'avx512', 'avx2' or 'scalar'.
+#[pyfunction]
+fn simd_level() -> &'static str {
+    SimdLevel::detect().name()
+}
+
+/// available_simd_levels()
+/// --
+///
+/// Every instruction-set level this CPU can run, weakest first.
+#[pyfunction]
+fn available_simd_levels() -> Vec<&'static str> {
+    SimdLevel::available().into_iter().map(SimdLevel::name).collect()
+}
+
+/// default_num_threads()
+/// --
+///
+/// Worker threads a call with n_threads=0 uses.
+#[pyfunction]
+fn default_num_threads() -> usize {
+    sketchcore_core::threads::effective_threads(0)
+}
+
+/// Panics inside the GIL-released helper; lets the tests check that no Rust
+/// panic crosses into Python.
+#[pyfunction]
+fn _panic_for_testing(py: Python<'_>) -> PyResult<()> {
+    run_detached(py, |_| -> Result<(), SketchError> { panic!("deliberate test panic") })
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(sketch_dense, m)?)?;
+    m.add_function(wrap_pyfunction!(sketch_dense_reference_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(sin_cos, m)?)?;
+    m.add_function(wrap_pyfunction!(simd_level, m)?)?;
+    m.add_function(wrap_pyfunction!(available_simd_levels, m)?)?;
+    m.add_function(wrap_pyfunction!(default_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic_for_testing, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
