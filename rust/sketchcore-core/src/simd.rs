@@ -111,6 +111,8 @@ pub trait Real:
     fn abs(self) -> Self;
 }
 
+// Constants are quoted as published (Cephes); extra digits are harmless.
+#[allow(clippy::excessive_precision)]
 impl Real for f32 {
     const ZERO: f32 = 0.0;
     const ONE: f32 = 1.0;
@@ -139,6 +141,7 @@ impl Real for f32 {
     }
 }
 
+#[allow(clippy::excessive_precision)]
 impl Real for f64 {
     const ZERO: f64 = 0.0;
     const ONE: f64 = 1.0;
@@ -184,8 +187,10 @@ impl Real for f64 {
 /// A SIMD vector of `LANES` elements of type `E`.
 ///
 /// # Safety
+/// (This contract covers every method; hence the per-method lint is allowed.)
 /// Every method requires the CPU to support the implementing type's
 /// instruction set; pointers must be valid for `LANES` elements.
+#[allow(clippy::missing_safety_doc)]
 pub trait Vector: Copy {
     type E: Real;
     /// The rounded quotient t / (pi/2) as integers, for the quadrant fix-up.
@@ -261,7 +266,7 @@ macro_rules! impl_scalar {
             }
             #[inline(always)]
             unsafe fn any_abs_gt(self, limit: $t) -> bool {
-                !(self.0.abs() <= limit)
+                self.0.is_nan() || self.0.abs() > limit
             }
             #[inline(always)]
             unsafe fn add_to_f64(self, dst: *mut f64) {

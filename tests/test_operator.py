@@ -1,0 +1,160 @@
+"""Operator generation: reproducibility, laws, fingerprints, pickling."""
+
+from __future__ import annotations
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+import sketchcore
+from sketchcore._rng import StableRandom, _log
+from sketchcore.exceptions import InvalidParameterError, OperatorMismatchError
+
+# Computed once on x86-64 Linux; any platform must reproduce them bit for bit.
+GOLDEN = [
+    (dict(dim=3, sketch_size=5, seed=0), "c3ab280f644a98244a19b980ea8c574f0f11b2df1d7726fe2f15aea8826d5c9b"),
+    (
+        dict(dim=10, sketch_size=100, sigma=2.5, radius="gaussian", dither=True, seed=12345),
+        "3d45f4f235e595a9f3cd903d739fa370314705feb87a2d6892b39bee79ce636b",
+    ),
+    (
+        dict(dim=7, sketch_size=33, radius="folded", seed=2**63),
+        "b7392f31276122c18817f6edcbb9cc6c94e2614dc01ba2255a3ac90947dd960e",
+    ),
+]
+
+
+@pytest.mark.parametrize("kwargs,fingerprint", GOLDEN)
+def test_same_seed_same_bits_everywhere(kwargs, fingerprint):
+    assert sketchcore.SketchOperator(**kwargs).fingerprint == fingerprint
+
+
+def test_reproducible_and_seed_sensitive():
+    a = sketchcore.SketchOperator(4, 50, seed=1, dither=True)
+    b = sketchcore.SketchOperator(4, 50, seed=1, dither=True)
+    c = sketchcore.SketchOperator(4, 50, seed=2, dither=True)
+    assert np.array_equal(a.frequencies, b.frequencies) and np.array_equal(a.dither, b.dither)
+    assert a == b and a.fingerprint == b.fingerprint
+    assert not np.array_equal(a.frequencies, c.frequencies) and a != c
+    # Dither does not change the frequencies (drawn after them).
+    d = sketchcore.SketchOperator(4, 50, seed=1)
+    assert np.array_equal(a.frequencies, d.frequencies) and a.fingerprint != d.fingerprint
+    assert np.all(d.dither == 0)
+    # Every defining parameter changes the fingerprint.
+    for kw in [dict(sigma=2.0), dict(radius="gaussian"), dict(sketch_size=51)]:
+        params = dict(dim=4, sketch_size=50, seed=1) | kw
+        assert sketchcore.SketchOperator(**params).fingerprint != d.fingerprint
+
+
+def test_unseeded_operator_records_its_seed():
+    op = sketchcore.SketchOperator(3, 10)
+    again = sketchcore.SketchOperator(3, 10, seed=op.seed)
+    assert again == op
+
+
+def test_shapes_readonly_and_repr():
+    op = sketchcore.SketchOperator(6, 17, sigma=0.5, seed=3, dither=True)
+    assert op.frequencies.shape == (6, 17) and op.frequencies.dtype == np.float64
+    assert op.dither.shape == (17,)
+    assert np.all((op.dither >= 0) & (op.dither < 2 * np.pi))
+    with pytest.raises(ValueError):
+        op.frequencies[0, 0] = 1.0
+    r = repr(op)
+    assert "dim=6" in r and "sketch_size=17" in r and "dither=True" in r and op.fingerprint[:12] in r
+
+
+def test_pickle_is_small_and_exact():
+    op = sketchcore.SketchOperator(64, 4096, seed=9, dither=True)
+    blob = pickle.dumps(op)
+    assert len(blob) < 1000  # parameters, not the 64 x 4096 matrix
+    back = pickle.loads(blob)
+    assert back == op and np.array_equal(back.frequencies, op.frequencies)
+
+
+def test_pickle_detects_changed_generation(monkeypatch):
+    op = sketchcore.SketchOperator(2, 3, seed=1)
+    blob = pickle.dumps(op)
+    monkeypatch.setattr(sketchcore.SketchOperator, "_compute_fingerprint", lambda self: "0" * 64)
+    with pytest.raises(OperatorMismatchError):
+        pickle.loads(blob)
+
+
+def _radii(op):
+    return np.linalg.norm(op.frequencies, axis=0) * op.sigma
+
+
+@pytest.mark.parametrize("d", [1, 3, 16])
+def test_gaussian_radius_is_chi(d):
+    op = sketchcore.SketchOperator(d, 20000, radius="gaussian", seed=21, sigma=2.0)
+    assert stats.kstest(_radii(op), stats.chi(d).cdf).pvalue > 1e-3
+
+
+def test_folded_radius_is_half_normal():
+    op = sketchcore.SketchOperator(5, 20000, radius="folded", seed=22)
+    assert stats.kstest(_radii(op), stats.halfnorm.cdf).pvalue > 1e-3
+
+
+def test_adapted_radius_law():
+    def density(r):
+        return np.sqrt(r**2 + r**4 / 4) * np.exp(-(r**2) / 2)
+
+    norm = integrate.quad(density, 0, np.inf)[0]
+
+    def cdf(x):
+        x = np.atleast_1d(x)
+        grid = np.linspace(0, 12, 24001)
+        pdf = density(grid) / norm
+        c = np.concatenate([[0], np.cumsum((pdf[1:] + pdf[:-1]) / 2 * np.diff(grid))])
+        return np.interp(x, grid, c)
+
+    op = sketchcore.SketchOperator(4, 20000, radius="adapted", seed=23)
+    assert stats.kstest(_radii(op), cdf).pvalue > 1e-3
+
+
+def test_directions_are_uniform():
+    d = 5
+    op = sketchcore.SketchOperator(d, 20000, seed=24)
+    u = op.frequencies / np.linalg.norm(op.frequencies, axis=0)
+    # Mean ~ 0, second moment ~ I/d, and each coordinate's law matches.
+    np.testing.assert_allclose(u.mean(axis=1), 0, atol=0.03)
+    np.testing.assert_allclose(u @ u.T / u.shape[1], np.eye(d) / d, atol=0.01)
+    # A coordinate of a uniform unit vector in R^d: (u+1)/2 ~ Beta((d-1)/2, (d-1)/2).
+    beta = stats.beta((d - 1) / 2, (d - 1) / 2)
+    assert stats.kstest((u[0] + 1) / 2, beta.cdf).pvalue > 1e-3
+
+
+def test_stable_normals_and_log():
+    z = StableRandom(5).normal(50001)
+    assert stats.kstest(z, stats.norm.cdf).pvalue > 1e-3
+    x = np.concatenate([np.geomspace(1e-300, 1e300, 10001), np.linspace(1e-6, 1, 10001)])
+    np.testing.assert_allclose(_log(x), np.log(x), rtol=4e-16, atol=4e-16)
+    u = StableRandom(6).uniform(100000)
+    assert u.min() >= 0 and u.max() < 1 and abs(u.mean() - 0.5) < 0.005
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(dim=0, sketch_size=5),
+        dict(dim=3, sketch_size=0),
+        dict(dim=-1, sketch_size=5),
+        dict(dim=2.5, sketch_size=5),
+        dict(dim=True, sketch_size=5),
+        dict(dim=3, sketch_size=5, sigma=0.0),
+        dict(dim=3, sketch_size=5, sigma=-1.0),
+        dict(dim=3, sketch_size=5, sigma=math.nan),
+        dict(dim=3, sketch_size=5, sigma=math.inf),
+        dict(dim=3, sketch_size=5, sigma="big"),
+        dict(dim=3, sketch_size=5, radius="cauchy"),
+        dict(dim=3, sketch_size=5, kind="sparse"),
+        dict(dim=3, sketch_size=5, dither="yes"),
+        dict(dim=3, sketch_size=5, seed=-1),
+        dict(dim=3, sketch_size=5, seed=1.5),
+    ],
+)
+def test_bad_parameters(kwargs):
+    with pytest.raises(InvalidParameterError):
+        sketchcore.SketchOperator(**kwargs)
