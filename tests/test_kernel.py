@@ -129,3 +129,38 @@ def test_large_values_stay_accurate():
     X = mixture(200, 3, seed=14) * 1e4
     op = sketchcore.SketchOperator(3, 50, sigma=1e-2, seed=15)
     assert rel_err(op.sketch(X).z, sketch_reference(op, X).z) < 1e-10
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("d", [1, 3, 8, 17, 64, 100, 513])
+def test_structured_kernel_matches_reference_on_materialised_matrix(d, dtype, simd):
+    p = 1 << (d - 1).bit_length()
+    m = 2 * p + 5  # last block truncated
+    op = sketchcore.SketchOperator(d, m, kind="structured", sigma=float(np.sqrt(d)), dither=True, seed=d)
+    for n in (1, 17, 129):
+        X = mixture(n, d, seed=n + d, dtype=dtype)
+        got = op.sketch(X, simd=simd)
+        ref = sketch_reference(op, X.astype(np.float64))
+        assert rel_err(got.z, ref.z) < TOL[dtype], (d, n)
+
+
+@pytest.mark.parametrize("kind", ["dense", "structured"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_quantized_sketch(kind, dtype, simd):
+    op = sketchcore.SketchOperator(10, 300, kind=kind, dither=True, quantize=True, seed=3)
+    X = mixture(500, 10, seed=4, dtype=dtype)
+    got = op.sketch(X, simd=simd)
+    # Every sample contributes +-1 per coordinate: sums are integers of the
+    # parity of N, bounded by N.
+    for sums in (got.cos_sums, got.sin_sums):
+        np.testing.assert_array_equal(sums, np.round(sums))
+        assert np.all(np.abs(sums) <= 500) and np.all(sums % 2 == 0)
+    ref = sketch_reference(op, X.astype(np.float64))
+    if dtype == np.float64:
+        np.testing.assert_array_equal(got.cos_sums, ref.cos_sums)
+    else:  # float32 phases may flip the sign of a value within ~1e-6 of zero
+        assert np.mean(got.cos_sums != ref.cos_sums) < 0.02
+    # Merges refuse to mix quantized and unquantized sketches.
+    plain = sketchcore.SketchOperator(10, 300, kind=kind, dither=True, seed=3)
+    with pytest.raises(sketchcore.exceptions.OperatorMismatchError):
+        got + plain.sketch(X)

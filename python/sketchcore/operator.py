@@ -16,7 +16,7 @@ from sketchcore.exceptions import InvalidParameterError
 __all__ = ["SketchOperator", "RADIUS_LAWS", "OPERATOR_KINDS"]
 
 RADIUS_LAWS = ("gaussian", "folded", "adapted")
-OPERATOR_KINDS = ("dense",)
+OPERATOR_KINDS = ("dense", "structured")
 
 #: Probability of the chi(2) component of the envelope used to sample the
 #: adapted radius (see :func:`_adapted_radii`).
@@ -35,6 +35,26 @@ def _row_norms(g: np.ndarray) -> np.ndarray:
     for col in range(1, g.shape[1]):
         acc = acc + g[:, col] * g[:, col]
     return np.sqrt(acc)
+
+
+def fwht(a: np.ndarray) -> np.ndarray:
+    """Unnormalised fast Walsh-Hadamard transform along the last axis (a copy).
+
+    The last axis must have a power-of-two length; values stay exact for
+    integer inputs (only additions and subtractions).
+    """
+    a = np.array(a, dtype=np.float64, copy=True)
+    p = a.shape[-1]
+    lead = a.shape[:-1]
+    h = 1
+    while h < p:
+        v = a.reshape(*lead, p // (2 * h), 2, h)
+        top = v[..., 0, :] + v[..., 1, :]
+        bottom = v[..., 0, :] - v[..., 1, :]
+        v[..., 0, :] = top
+        v[..., 1, :] = bottom
+        h *= 2
+    return a
 
 
 def _adapted_radii(rng: StableRandom, n: int) -> np.ndarray:
@@ -80,15 +100,23 @@ class SketchOperator:
         Number m of frequencies (>= 1).
     sigma : float, default=1.0
         Scale of the data: frequencies are ``omega = (R / sigma) u``.
-    kind : {"dense"}, default="dense"
+    kind : {"dense", "structured"}, default="dense"
         How frequencies are stored and applied. ``"dense"`` keeps the d x m
-        matrix.
+        matrix (cost O(d m) per sample). ``"structured"`` uses blocks of
+        H D3 H D2 H D1 (Walsh-Hadamard H, random signs D) over the data padded
+        to p = 2^ceil(log2 d), one radius per frequency: O(m log p) per sample
+        and O(m) memory; directions within a block are orthogonal (exactly so
+        when d is a power of two).
     radius : {"adapted", "gaussian", "folded"}, default="adapted"
         Law of the radius R: ``"gaussian"`` gives R ~ chi(d) (omega Gaussian),
         ``"folded"`` R ~ |N(0, 1)|, ``"adapted"`` the density proportional to
         sqrt(R^2 + R^4/4) exp(-R^2/2) (the usual choice for k-means).
     dither : bool, default=False
         Draw a uniform phase xi_j in [0, 2 pi) per frequency (else xi = 0).
+    quantize : bool, default=False
+        Use the 1-bit universal quantizer: each sample contributes
+        ``sign(cos t) + i sign(sin t)`` instead of ``exp(i t)`` (requires
+        ``dither=True``). Decoders use its first harmonic, ``(4/pi) exp(i t)``.
     seed : int or None, default=None
         Seed of the generator. ``None`` draws one from the operating system;
         it is stored in :attr:`seed` so the operator can always be rebuilt.
@@ -99,7 +127,8 @@ class SketchOperator:
     seeded by ``SeedSequence(seed)``, with only correctly-rounded arithmetic
     (see :mod:`sketchcore._rng`), so a seed gives bit-identical frequencies
     on every machine and backend. Draw order: the m x d direction normals
-    (frequency by frequency), then the radii, then the dither.
+    (frequency by frequency; for ``"structured"``, the 3 ceil(m/p) x p signs
+    instead), then the radii, then the dither.
 
     Examples
     --------
@@ -117,6 +146,7 @@ class SketchOperator:
         kind: str = "dense",
         radius: str = "adapted",
         dither: bool = False,
+        quantize: bool = False,
         seed: int | None = None,
     ) -> None:
         self.dim = _check_int("dim", dim, 1)
@@ -136,11 +166,25 @@ class SketchOperator:
         if not isinstance(dither, (bool, np.bool_)):
             raise InvalidParameterError(f"dither must be a bool, got {dither!r}")
         self.has_dither = bool(dither)
+        if not isinstance(quantize, (bool, np.bool_)):
+            raise InvalidParameterError(f"quantize must be a bool, got {quantize!r}")
+        if quantize and not dither:
+            raise InvalidParameterError("quantize=True needs dither=True (the quantizer is unbiased only with a random phase)")
+        self.quantize = bool(quantize)
         if seed is None:
             seed = int(np.random.SeedSequence().entropy)
         self.seed = _check_int("seed", seed, 0)
-        self._frequencies, self._dither = self._generate()
-        self._by_dtype: dict[np.dtype, tuple[np.ndarray, np.ndarray | None]] = {}
+        self._frequencies: np.ndarray | None = None
+        self._squared: np.ndarray | None = None
+        self._signs: np.ndarray | None = None
+        self._scales: np.ndarray | None = None
+        if kind == "structured":
+            self.block_size = 1 << (self.dim - 1).bit_length()
+            self._signs, self._scales, self._dither = self._generate_structured()
+        else:
+            self.block_size = None
+            self._frequencies, self._dither = self._generate()
+        self._by_dtype: dict[np.dtype, tuple] = {}
         self.fingerprint = self._compute_fingerprint()
 
     # -- construction --------------------------------------------------------
@@ -153,25 +197,66 @@ class SketchOperator:
         # A zero normal vector has probability 0; guard anyway.
         norms = np.where(norms > 0.0, norms, 1.0)
         directions = g / norms[:, None]
-        if self.radius == "gaussian":
-            radii = _chi(rng, d, m)
-        elif self.radius == "folded":
-            radii = np.abs(rng.normal(m))
-        else:
-            radii = _adapted_radii(rng, m)
+        radii = self._draw_radii(rng)
         freqs = np.ascontiguousarray((directions * (radii / self.sigma)[:, None]).T)
-        if self.has_dither:
-            xi = rng.uniform(m) * (2.0 * math.pi)
-        else:
-            xi = np.zeros(m)
         freqs.setflags(write=False)
+        return freqs, self._draw_dither(rng)
+
+    def _draw_radii(self, rng: StableRandom) -> np.ndarray:
+        m = self.sketch_size
+        if self.radius == "gaussian":
+            return _chi(rng, self.dim, m)
+        if self.radius == "folded":
+            return np.abs(rng.normal(m))
+        return _adapted_radii(rng, m)
+
+    def _draw_dither(self, rng: StableRandom) -> np.ndarray:
+        m = self.sketch_size
+        xi = rng.uniform(m) * (2.0 * math.pi) if self.has_dither else np.zeros(m)
         xi.setflags(write=False)
-        return freqs, xi
+        return xi
+
+    def _block_columns(self, block: int) -> np.ndarray:
+        """Integer matrix H D3 H D2 H D1 of one block restricted to its first
+        d columns, as a (d, p) array: row l is the image of unit vector e_l."""
+        p, d = self.block_size, self.dim
+        s = self._signs[3 * block : 3 * block + 3]
+        a = np.zeros((d, p))
+        a[np.arange(d), np.arange(d)] = s[0, :d]
+        a = fwht(a) * s[1]
+        a = fwht(a) * s[2]
+        return fwht(a)
+
+    def _generate_structured(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        d, m, p = self.dim, self.sketch_size, self.block_size
+        blocks = -(-m // p)
+        rng = StableRandom(self.seed)
+        signs = np.where(rng.uniform(3 * blocks * p) < 0.5, -1.0, 1.0).reshape(3 * blocks, p)
+        self._signs = signs
+        radii = self._draw_radii(rng)
+        # Rows of the integer block matrix restricted to the d real coordinates
+        # have norms N_j (exact: sums of squared integers); the frequency
+        # applied is scale_j * row with scale_j = R_j / (sigma N_j).
+        norms = np.empty(blocks * p)
+        for b in range(blocks):
+            cols = self._block_columns(b)
+            norms[b * p : (b + 1) * p] = np.sqrt((cols * cols).sum(axis=0))
+        norms = norms[:m]
+        with np.errstate(divide="ignore"):
+            scales = np.where(norms > 0, radii / self.sigma / np.where(norms > 0, norms, 1.0), 0.0)
+        dither = self._draw_dither(rng)
+        signs.setflags(write=False)
+        scales.setflags(write=False)
+        return signs, scales, dither
 
     def _compute_fingerprint(self) -> str:
         h = hashlib.sha256()
         h.update(json.dumps(self.get_params(), sort_keys=True).encode())
-        h.update(self._frequencies.astype("<f8").tobytes())
+        if self.kind == "structured":
+            h.update(self._signs.astype("<f8").tobytes())
+            h.update(self._scales.astype("<f8").tobytes())
+        else:
+            h.update(self._frequencies.astype("<f8").tobytes())
         h.update(self._dither.astype("<f8").tobytes())
         return h.hexdigest()
 
@@ -179,8 +264,66 @@ class SketchOperator:
 
     @property
     def frequencies(self) -> np.ndarray:
-        """The d x m frequency matrix Omega (float64, read-only)."""
+        """The d x m frequency matrix Omega (float64, read-only).
+
+        For ``kind="structured"`` it is materialised on first access (O(d m)
+        memory) and cached; sketching never needs it.
+        """
+        if self._frequencies is None:
+            d, m, p = self.dim, self.sketch_size, self.block_size
+            omega = np.empty((d, m))
+            for b in range(-(-m // p)):
+                stop = min(m, (b + 1) * p)
+                omega[:, b * p : stop] = self._block_columns(b)[:, : stop - b * p] * self._scales[b * p : stop]
+            omega.setflags(write=False)
+            self._frequencies = omega
         return self._frequencies
+
+    @property
+    def signs(self) -> np.ndarray | None:
+        """Structured operator: the 3 ceil(m/p) x p Rademacher signs (D1, D2, D3 per block)."""
+        return self._signs
+
+    @property
+    def scales(self) -> np.ndarray | None:
+        """Structured operator: the m per-frequency scales R_j / (sigma N_j)."""
+        return self._scales
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the operator needs to sketch (frequencies or signs and scales, dither)."""
+        if self.kind == "structured":
+            return self._signs.nbytes + self._scales.nbytes + self._dither.nbytes
+        return self._frequencies.nbytes + self._dither.nbytes
+
+    def project(self, points: np.ndarray) -> np.ndarray:
+        """``points @ Omega`` for points of shape (k, d): the phases of k atoms.
+
+        Dense: one matrix product. Structured: three fast Walsh-Hadamard
+        transforms per block, O(k m log p), without materialising Omega.
+        """
+        points = np.atleast_2d(np.asarray(points, dtype=np.float64))
+        if self.kind != "structured" or self._frequencies is not None:
+            return points @ self.frequencies
+        k, d, m, p = points.shape[0], self.dim, self.sketch_size, self.block_size
+        blocks = -(-m // p)
+        s = self._signs.reshape(blocks, 3, p)
+        a = np.zeros((k, blocks, p))
+        a[:, :, :d] = points[:, None, :]
+        a = fwht(a * s[:, 0]) * s[:, 1]
+        a = fwht(a) * s[:, 2]
+        a = fwht(a).reshape(k, blocks * p)[:, :m]
+        return a * self._scales
+
+    @property
+    def squared_frequencies(self) -> np.ndarray:
+        """Elementwise square of Omega (d x m), cached: for diagonal-Gaussian atoms
+        ``exp(-0.5 * s2 @ Omega**2)``."""
+        if self._squared is None:
+            sq = self.frequencies * self.frequencies
+            sq.setflags(write=False)
+            self._squared = sq
+        return self._squared
 
     @property
     def dither(self) -> np.ndarray:
@@ -196,6 +339,7 @@ class SketchOperator:
             "kind": self.kind,
             "radius": self.radius,
             "dither": self.has_dither,
+            "quantize": self.quantize,
             "seed": self.seed,
         }
 
@@ -212,15 +356,20 @@ class SketchOperator:
             kind=p.pop("kind"),
             radius=p.pop("radius"),
             dither=p.pop("dither"),
+            quantize=p.pop("quantize", False),
             seed=p.pop("seed"),
         )
 
-    def _arrays_for(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray | None]:
-        """Frequencies (and dither, None if absent) converted to ``dtype``, cached."""
+    def _arrays_for(self, dtype: np.dtype) -> tuple:
+        """Kernel arrays converted to ``dtype``, cached: ``(omega, dither)`` for
+        dense, ``(signs, scales, dither)`` for structured (dither None if absent)."""
         dtype = np.dtype(dtype)
         if dtype not in self._by_dtype:
             xi = self._dither.astype(dtype) if self.has_dither else None
-            self._by_dtype[dtype] = (self._frequencies.astype(dtype), xi)
+            if self.kind == "structured":
+                self._by_dtype[dtype] = (self._signs.astype(dtype), self._scales.astype(dtype), xi)
+            else:
+                self._by_dtype[dtype] = (self._frequencies.astype(dtype), xi)
         return self._by_dtype[dtype]
 
     # -- sketching -----------------------------------------------------------
@@ -268,7 +417,7 @@ class SketchOperator:
     # -- protocol ------------------------------------------------------------
 
     def __repr__(self) -> str:
-        extra = ", dither=True" if self.has_dither else ""
+        extra = (", dither=True" if self.has_dither else "") + (", quantize=True" if self.quantize else "")
         return (
             f"SketchOperator(dim={self.dim}, sketch_size={self.sketch_size}, sigma={self.sigma:g}, "
             f"kind={self.kind!r}, radius={self.radius!r}{extra}, seed={self.seed}, "

@@ -1,6 +1,7 @@
 """Float64 NumPy reference sketch: the definition, computed plainly.
 
-``z = sum_i w_i exp(1j (X Omega + xi)) / sum_i w_i``, in chunks of rows so
+``z = sum_i w_i exp(1j (X Omega + xi)) / sum_i w_i`` (or the quantized
+``sign(cos) + 1j sign(sin)``), in chunks of rows so
 memory stays bounded. Used by the tests as the independent reference and
 available to users as ``backend="numpy"``.
 """
@@ -44,7 +45,11 @@ def sketch_reference(
     acc = np.zeros(m, dtype=np.complex128)
     for start in range(0, n, chunk_size):
         xc = np.asarray(X[start : start + chunk_size], dtype=np.float64)
-        features = np.exp(1j * (xc @ omega + xi))
+        phases = xc @ omega + xi
+        if operator.quantize:
+            features = np.copysign(1.0, np.cos(phases)) + 1j * np.copysign(1.0, np.sin(phases))
+        else:
+            features = np.exp(1j * phases)
         if weights is None:
             acc += features.sum(axis=0)
         else:

@@ -203,6 +203,10 @@ def sketch_array(
 
         check_finite_rows(X)
         return sketch_reference(operator, X, w)
-    omega, xi = operator._arrays_for(X.dtype)
-    cos, sin, weight, count, lower, upper = _core.sketch_dense(X, omega, xi, w, simd=simd, n_threads=threads)
-    return Sketch(operator, cos, sin, weight, count, lower, upper)
+    arrays = operator._arrays_for(X.dtype)
+    options = dict(quantize=operator.quantize, simd=simd, n_threads=threads)
+    if operator.kind == "structured":
+        sums = _core.sketch_structured(X, *arrays, w, **options)
+    else:
+        sums = _core.sketch_dense(X, *arrays, w, **options)
+    return Sketch(operator, *sums)

@@ -10,16 +10,20 @@
 pub mod dense;
 pub mod dispatch;
 pub mod error;
+pub mod kernel;
 pub mod reference;
 pub mod simd;
+pub mod structured;
 pub mod sums;
 pub mod threads;
 pub mod trig;
 
-pub use dense::{sketch_dense, RunConfig};
+pub use dense::sketch_dense;
+pub use kernel::{Nonlinearity, RunConfig};
 pub use dispatch::Element;
 pub use error::SketchError;
 pub use reference::sketch_dense_reference;
 pub use simd::{Real, SimdLevel};
+pub use structured::{sketch_structured, structured_frequencies};
 pub use sums::SketchSums;
 pub use trig::sin_cos_into;

@@ -3,6 +3,7 @@
 
 use ndarray::{ArrayView1, ArrayView2};
 
+use crate::kernel::Nonlinearity;
 use crate::simd::Real;
 use crate::sums::SketchSums;
 
@@ -12,6 +13,7 @@ pub fn sketch_dense_reference<E: Real>(
     omega: ArrayView2<'_, E>,
     dither: Option<ArrayView1<'_, E>>,
     weights: Option<ArrayView1<'_, f64>>,
+    nonlinearity: Nonlinearity,
 ) -> SketchSums {
     let (n, d) = x.dim();
     let m = omega.ncols();
@@ -23,7 +25,10 @@ pub fn sketch_dense_reference<E: Real>(
             for l in 0..d {
                 t += x[[i, l]].to_f64() * omega[[l, j]].to_f64();
             }
-            let (s, c) = t.sin_cos();
+            let (mut s, mut c) = t.sin_cos();
+            if nonlinearity == Nonlinearity::Quantized {
+                (s, c) = (1f64.copysign(s), 1f64.copysign(c));
+            }
             out.cos[j] += w * c;
             out.sin[j] += w * s;
         }

@@ -202,6 +202,12 @@ pub trait Vector: Copy {
     unsafe fn load(p: *const Self::E) -> Self;
     unsafe fn store(self, p: *mut Self::E);
     unsafe fn mul(self, b: Self) -> Self;
+    unsafe fn add(self, b: Self) -> Self;
+    unsafe fn sub(self, b: Self) -> Self;
+    /// +1 or -1 with the sign of each lane (the 1-bit quantizer).
+    unsafe fn sign_unit(self) -> Self;
+    /// Sum of the lanes, in float64.
+    unsafe fn sum_f64(self) -> f64;
     /// `self * b + c` with a single rounding.
     unsafe fn mul_add(self, b: Self, c: Self) -> Self;
     /// Rounds to the nearest integer (ties to even), as a float and as integers.
@@ -245,6 +251,22 @@ macro_rules! impl_scalar {
             #[inline(always)]
             unsafe fn mul(self, b: Self) -> Self {
                 Scalar(self.0 * b.0)
+            }
+            #[inline(always)]
+            unsafe fn add(self, b: Self) -> Self {
+                Scalar(self.0 + b.0)
+            }
+            #[inline(always)]
+            unsafe fn sub(self, b: Self) -> Self {
+                Scalar(self.0 - b.0)
+            }
+            #[inline(always)]
+            unsafe fn sign_unit(self) -> Self {
+                Scalar((1.0 as $t).copysign(self.0))
+            }
+            #[inline(always)]
+            unsafe fn sum_f64(self) -> f64 {
+                self.0 as f64
             }
             #[inline(always)]
             unsafe fn mul_add(self, b: Self, c: Self) -> Self {
@@ -328,6 +350,25 @@ mod x86 {
             Avx2F32(_mm256_mul_ps(self.0, b.0))
         }
         #[inline(always)]
+        unsafe fn add(self, b: Self) -> Self {
+            Avx2F32(_mm256_add_ps(self.0, b.0))
+        }
+        #[inline(always)]
+        unsafe fn sub(self, b: Self) -> Self {
+            Avx2F32(_mm256_sub_ps(self.0, b.0))
+        }
+        #[inline(always)]
+        unsafe fn sign_unit(self) -> Self {
+            let sign = _mm256_and_ps(self.0, _mm256_set1_ps(-0.0));
+            Avx2F32(_mm256_or_ps(sign, _mm256_set1_ps(1.0)))
+        }
+        #[inline(always)]
+        unsafe fn sum_f64(self) -> f64 {
+            let mut buf = [0f32; 8];
+            _mm256_storeu_ps(buf.as_mut_ptr(), self.0);
+            buf.iter().map(|&v| v as f64).sum()
+        }
+        #[inline(always)]
         unsafe fn mul_add(self, b: Self, c: Self) -> Self {
             Avx2F32(_mm256_fmadd_ps(self.0, b.0, c.0))
         }
@@ -391,6 +432,25 @@ mod x86 {
             Avx2F64(_mm256_mul_pd(self.0, b.0))
         }
         #[inline(always)]
+        unsafe fn add(self, b: Self) -> Self {
+            Avx2F64(_mm256_add_pd(self.0, b.0))
+        }
+        #[inline(always)]
+        unsafe fn sub(self, b: Self) -> Self {
+            Avx2F64(_mm256_sub_pd(self.0, b.0))
+        }
+        #[inline(always)]
+        unsafe fn sign_unit(self) -> Self {
+            let sign = _mm256_and_pd(self.0, _mm256_set1_pd(-0.0));
+            Avx2F64(_mm256_or_pd(sign, _mm256_set1_pd(1.0)))
+        }
+        #[inline(always)]
+        unsafe fn sum_f64(self) -> f64 {
+            let mut buf = [0f64; 4];
+            _mm256_storeu_pd(buf.as_mut_ptr(), self.0);
+            buf.iter().sum()
+        }
+        #[inline(always)]
         unsafe fn mul_add(self, b: Self, c: Self) -> Self {
             Avx2F64(_mm256_fmadd_pd(self.0, b.0, c.0))
         }
@@ -447,6 +507,26 @@ mod x86 {
         #[inline(always)]
         unsafe fn mul(self, b: Self) -> Self {
             Avx512F32(_mm512_mul_ps(self.0, b.0))
+        }
+        #[inline(always)]
+        unsafe fn add(self, b: Self) -> Self {
+            Avx512F32(_mm512_add_ps(self.0, b.0))
+        }
+        #[inline(always)]
+        unsafe fn sub(self, b: Self) -> Self {
+            Avx512F32(_mm512_sub_ps(self.0, b.0))
+        }
+        #[inline(always)]
+        unsafe fn sign_unit(self) -> Self {
+            let bits = _mm512_castps_si512(self.0);
+            let sign = _mm512_and_si512(bits, _mm512_set1_epi32(SIGN32));
+            Avx512F32(_mm512_castsi512_ps(_mm512_or_si512(sign, _mm512_castps_si512(_mm512_set1_ps(1.0)))))
+        }
+        #[inline(always)]
+        unsafe fn sum_f64(self) -> f64 {
+            let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(self.0));
+            let hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(self.0))));
+            _mm512_reduce_add_pd(_mm512_add_pd(lo, hi))
         }
         #[inline(always)]
         unsafe fn mul_add(self, b: Self, c: Self) -> Self {
@@ -507,6 +587,24 @@ mod x86 {
         #[inline(always)]
         unsafe fn mul(self, b: Self) -> Self {
             Avx512F64(_mm512_mul_pd(self.0, b.0))
+        }
+        #[inline(always)]
+        unsafe fn add(self, b: Self) -> Self {
+            Avx512F64(_mm512_add_pd(self.0, b.0))
+        }
+        #[inline(always)]
+        unsafe fn sub(self, b: Self) -> Self {
+            Avx512F64(_mm512_sub_pd(self.0, b.0))
+        }
+        #[inline(always)]
+        unsafe fn sign_unit(self) -> Self {
+            let bits = _mm512_castpd_si512(self.0);
+            let sign = _mm512_and_si512(bits, _mm512_set1_epi64(i64::MIN));
+            Avx512F64(_mm512_castsi512_pd(_mm512_or_si512(sign, _mm512_castpd_si512(_mm512_set1_pd(1.0)))))
+        }
+        #[inline(always)]
+        unsafe fn sum_f64(self) -> f64 {
+            _mm512_reduce_add_pd(self.0)
         }
         #[inline(always)]
         unsafe fn mul_add(self, b: Self, c: Self) -> Self {

@@ -2,10 +2,31 @@
 //! awkward shapes, at every SIMD level this CPU has, with 1 and many threads.
 
 mod common;
-use common::Rng;
+use common::{rel_err, Rng};
 use ndarray::{s, Array1, Array2, ShapeBuilder};
-use sketchcore_core::dense::{CHUNK_ROWS, TILE_ROWS};
-use sketchcore_core::{sketch_dense, sketch_dense_reference, RunConfig, SimdLevel, SketchError, SketchSums};
+use ndarray::{ArrayView1, ArrayView2};
+use sketchcore_core::kernel::{CHUNK_ROWS, TILE_ROWS};
+use sketchcore_core::{Element, Nonlinearity, Real, RunConfig, SimdLevel, SketchError, SketchSums};
+
+fn sketch_dense<E: Element>(
+    x: ArrayView2<'_, E>,
+    omega: ArrayView2<'_, E>,
+    xi: Option<ArrayView1<'_, E>>,
+    w: Option<ArrayView1<'_, f64>>,
+    cfg: RunConfig,
+    interrupt: &mut dyn FnMut() -> bool,
+) -> Result<SketchSums, SketchError> {
+    sketchcore_core::sketch_dense(x, omega, xi, w, Nonlinearity::Complex, cfg, interrupt)
+}
+
+fn sketch_dense_reference<E: Real>(
+    x: ArrayView2<'_, E>,
+    omega: ArrayView2<'_, E>,
+    xi: Option<ArrayView1<'_, E>>,
+    w: Option<ArrayView1<'_, f64>>,
+) -> SketchSums {
+    sketchcore_core::sketch_dense_reference(x, omega, xi, w, Nonlinearity::Complex)
+}
 
 const NS: [usize; 9] = [0, 1, 7, 8, 9, 127, 128, 129, 1000];
 const DS: [usize; 5] = [1, 3, 8, 17, 64];
@@ -21,14 +42,6 @@ fn data(rng: &mut Rng, n: usize, d: usize, m: usize) -> (Array2<f64>, Array2<f64
 
 fn never() -> impl FnMut() -> bool {
     || false
-}
-
-/// max over j of |a - b| / (weight of the data): the error per unit weight.
-fn rel_err(a: &SketchSums, b: &SketchSums) -> f64 {
-    let scale = b.weight.max(1e-300);
-    let num: f64 = a.cos.iter().zip(&b.cos).chain(a.sin.iter().zip(&b.sin)).map(|(x, y)| (x - y).powi(2)).sum();
-    let den: f64 = b.cos.iter().chain(&b.sin).map(|y| y * y).sum::<f64>().max(scale * scale * 1e-12).max(1e-300);
-    (num / den).sqrt()
 }
 
 fn check_box(a: &SketchSums, b: &SketchSums) {
@@ -212,4 +225,21 @@ fn empty_input_is_the_merge_identity() {
     let omega = Array2::<f32>::ones((4, 9));
     let got = sketch_dense(x.view(), omega.view(), None, None, RunConfig::default(), &mut never()).unwrap();
     assert_eq!(got, SketchSums::empty(4, 9));
+}
+
+#[test]
+fn quantized_matches_reference() {
+    let mut rng = Rng::new(14);
+    for &(n, d, m) in &[(1usize, 3usize, 7usize), (129, 17, 33), (1000, 8, 100)] {
+        let (x, omega, xi, w) = data(&mut rng, n, d, m);
+        let want = sketchcore_core::sketch_dense_reference(x.view(), omega.view(), Some(xi.view()), Some(w.view()), Nonlinearity::Quantized);
+        for level in SimdLevel::available() {
+            let got = sketchcore_core::sketch_dense(
+                x.view(), omega.view(), Some(xi.view()), Some(w.view()), Nonlinearity::Quantized,
+                RunConfig { level, n_threads: 2 }, &mut never(),
+            )
+            .unwrap();
+            assert!(rel_err(&got, &want) < 1e-12, "{level} n={n}");
+        }
+    }
 }

@@ -11,9 +11,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use numpy::ndarray::ArrayView1;
 use numpy::{PyArray1, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::PyKeyboardInterrupt;
+use pyo3::conversion::FromPyObjectOwned;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
-use sketchcore_core::{sketch_dense_reference, Element, RunConfig, SimdLevel, SketchError, SketchSums};
+use sketchcore_core::{sketch_dense_reference, Element, Nonlinearity, RunConfig, SimdLevel, SketchError, SketchSums};
 
 /// Builds an instance of `sketchcore.exceptions.<name>(message, **info)`.
 fn typed_error(py: Python<'_>, name: &str, message: String, info: &[(&str, Py<PyAny>)]) -> PyErr {
@@ -100,6 +101,14 @@ fn parse_level(py: Python<'_>, simd: Option<&str>) -> PyResult<SimdLevel> {
     Ok(level)
 }
 
+fn parse_nonlinearity(quantize: bool) -> Nonlinearity {
+    if quantize {
+        Nonlinearity::Quantized
+    } else {
+        Nonlinearity::Complex
+    }
+}
+
 fn sums_to_py<'py>(py: Python<'py>, s: SketchSums) -> PyResult<Bound<'py, PyTuple>> {
     PyTuple::new(
         py,
@@ -114,71 +123,141 @@ fn sums_to_py<'py>(py: Python<'py>, s: SketchSums) -> PyResult<Bound<'py, PyTupl
     )
 }
 
+fn extract_as<'py, T: FromPyObjectOwned<'py>>(py: Python<'py>, obj: &Bound<'py, PyAny>, what: &str) -> PyResult<T> {
+    obj.extract().map_err(|_| {
+        typed_error(py, "DTypeError", format!("{what} must be a NumPy array with the same float dtype as the data"), &[])
+    })
+}
+
+/// Which operator a sketch call applies.
+enum OperatorArrays<'py> {
+    Dense { omega: Bound<'py, PyAny> },
+    Structured { signs: Bound<'py, PyAny>, scales: Bound<'py, PyAny> },
+}
+
 fn sketch_typed<'py, E: Element + numpy::Element>(
     py: Python<'py>,
     x: PyReadonlyArray2<'py, E>,
-    omega: &Bound<'py, PyAny>,
+    operator: OperatorArrays<'py>,
     dither: Option<&Bound<'py, PyAny>>,
     weights: Option<PyReadonlyArray1<'py, f64>>,
+    nonlinearity: Nonlinearity,
     config: RunConfig,
 ) -> PyResult<Bound<'py, PyTuple>> {
-    let dtype_error = |what: &str| {
-        typed_error(py, "DTypeError", format!("{what} must have the same float dtype as the data"), &[])
-    };
-    let omega: PyReadonlyArray2<'py, E> = omega.extract().map_err(|_| dtype_error("omega"))?;
     let dither: Option<PyReadonlyArray1<'py, E>> = match dither {
-        Some(d) => Some(d.extract().map_err(|_| dtype_error("dither"))?),
+        Some(d) => Some(extract_as(py, d, "dither")?),
         None => None,
     };
-    let (xv, ov) = (x.as_array(), omega.as_array());
+    let xv = x.as_array();
     let dv: Option<ArrayView1<'_, E>> = dither.as_ref().map(|d| d.as_array());
     let wv: Option<ArrayView1<'_, f64>> = weights.as_ref().map(|w| w.as_array());
-    let sums = run_detached(py, move |interrupt| sketchcore_core::sketch_dense(xv, ov, dv, wv, config, interrupt))?;
+    let sums = match operator {
+        OperatorArrays::Dense { omega } => {
+            let omega: PyReadonlyArray2<'py, E> = extract_as(py, &omega, "omega")?;
+            let ov = omega.as_array();
+            run_detached(py, move |interrupt| {
+                sketchcore_core::sketch_dense(xv, ov, dv, wv, nonlinearity, config, interrupt)
+            })?
+        }
+        OperatorArrays::Structured { signs, scales } => {
+            let signs: PyReadonlyArray2<'py, E> = extract_as(py, &signs, "signs")?;
+            let scales: PyReadonlyArray1<'py, E> = extract_as(py, &scales, "scales")?;
+            let (sv, cv) = (signs.as_array(), scales.as_array());
+            run_detached(py, move |interrupt| {
+                sketchcore_core::sketch_structured(xv, sv, cv, dv, wv, nonlinearity, config, interrupt)
+            })?
+        }
+    };
     sums_to_py(py, sums)
 }
 
-/// sketch_dense(x, omega, dither=None, weights=None, *, simd=None, n_threads=0)
+#[allow(clippy::too_many_arguments)]
+fn sketch_any<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    operator: OperatorArrays<'py>,
+    dither: Option<&Bound<'py, PyAny>>,
+    weights: Option<PyReadonlyArray1<'py, f64>>,
+    quantize: bool,
+    simd: Option<&str>,
+    n_threads: usize,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let config = RunConfig { level: parse_level(py, simd)?, n_threads };
+    let nl = parse_nonlinearity(quantize);
+    if let Ok(x32) = x.extract::<PyReadonlyArray2<'py, f32>>() {
+        sketch_typed(py, x32, operator, dither, weights, nl, config)
+    } else if let Ok(x64) = x.extract::<PyReadonlyArray2<'py, f64>>() {
+        sketch_typed(py, x64, operator, dither, weights, nl, config)
+    } else {
+        Err(typed_error(py, "DTypeError", "x must be a 2-D float32 or float64 NumPy array".into(), &[]))
+    }
+}
+
+/// sketch_dense(x, omega, dither=None, weights=None, *, quantize=False, simd=None, n_threads=0)
 /// --
 ///
 /// Fused dense sketch sums of `x` (N x d, float32 or float64, any strides)
 /// for frequencies `omega` (d x m, same dtype), optional `dither` (m, same
-/// dtype) and optional float64 `weights` (N). Returns
+/// dtype) and optional float64 `weights` (N). `quantize` applies the 1-bit
+/// quantizer (sign of cos and sin). Returns
 /// `(cos_sums, sin_sums, weight, count, lower, upper)`.
 #[pyfunction]
-#[pyo3(signature = (x, omega, dither=None, weights=None, *, simd=None, n_threads=0))]
+#[pyo3(signature = (x, omega, dither=None, weights=None, *, quantize=false, simd=None, n_threads=0))]
+#[allow(clippy::too_many_arguments)]
 fn sketch_dense<'py>(
     py: Python<'py>,
     x: &Bound<'py, PyAny>,
     omega: &Bound<'py, PyAny>,
     dither: Option<&Bound<'py, PyAny>>,
     weights: Option<PyReadonlyArray1<'py, f64>>,
+    quantize: bool,
     simd: Option<&str>,
     n_threads: usize,
 ) -> PyResult<Bound<'py, PyTuple>> {
-    let config = RunConfig { level: parse_level(py, simd)?, n_threads };
-    if let Ok(x32) = x.extract::<PyReadonlyArray2<'py, f32>>() {
-        sketch_typed(py, x32, omega, dither, weights, config)
-    } else if let Ok(x64) = x.extract::<PyReadonlyArray2<'py, f64>>() {
-        sketch_typed(py, x64, omega, dither, weights, config)
-    } else {
-        Err(typed_error(py, "DTypeError", "x must be a 2-D float32 or float64 NumPy array".into(), &[]))
-    }
+    let op = OperatorArrays::Dense { omega: omega.clone() };
+    sketch_any(py, x, op, dither, weights, quantize, simd, n_threads)
 }
 
-/// sketch_dense_reference(x, omega, dither=None, weights=None)
+/// sketch_structured(x, signs, scales, dither=None, weights=None, *, quantize=False, simd=None, n_threads=0)
+/// --
+///
+/// Sketch sums for the structured operator: `signs` (3 * ceil(m/p) x p,
+/// entries +-1: D1, D2, D3 of each block, p a power of two >= d) and
+/// `scales` (m), both of the data's dtype. Same return value as `sketch_dense`.
+#[pyfunction]
+#[pyo3(signature = (x, signs, scales, dither=None, weights=None, *, quantize=false, simd=None, n_threads=0))]
+#[allow(clippy::too_many_arguments)]
+fn sketch_structured<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    signs: &Bound<'py, PyAny>,
+    scales: &Bound<'py, PyAny>,
+    dither: Option<&Bound<'py, PyAny>>,
+    weights: Option<PyReadonlyArray1<'py, f64>>,
+    quantize: bool,
+    simd: Option<&str>,
+    n_threads: usize,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let op = OperatorArrays::Structured { signs: signs.clone(), scales: scales.clone() };
+    sketch_any(py, x, op, dither, weights, quantize, simd, n_threads)
+}
+
+/// sketch_dense_reference_f64(x, omega, dither=None, weights=None, *, quantize=False)
 /// --
 ///
 /// Scalar float64 Rust reference (`f64::sin_cos`, one thread, no SIMD) of
 /// `sketch_dense`, for tests. Inputs must be float64.
 #[pyfunction]
-#[pyo3(signature = (x, omega, dither=None, weights=None))]
+#[pyo3(signature = (x, omega, dither=None, weights=None, *, quantize=false))]
 fn sketch_dense_reference_f64<'py>(
     py: Python<'py>,
     x: PyReadonlyArray2<'py, f64>,
     omega: PyReadonlyArray2<'py, f64>,
     dither: Option<PyReadonlyArray1<'py, f64>>,
     weights: Option<PyReadonlyArray1<'py, f64>>,
+    quantize: bool,
 ) -> PyResult<Bound<'py, PyTuple>> {
+    let nl = parse_nonlinearity(quantize);
     let (xv, ov) = (x.as_array(), omega.as_array());
     if ov.nrows() != xv.ncols() {
         return Err(map_error(
@@ -188,7 +267,7 @@ fn sketch_dense_reference_f64<'py>(
     }
     let dv = dither.as_ref().map(|d| d.as_array());
     let wv = weights.as_ref().map(|w| w.as_array());
-    let sums = run_detached(py, move |_| Ok(sketch_dense_reference(xv, ov, dv, wv)))?;
+    let sums = run_detached(py, move |_| Ok(sketch_dense_reference(xv, ov, dv, wv, nl)))?;
     sums_to_py(py, sums)
 }
 
@@ -262,6 +341,7 @@ fn _panic_for_testing(py: Python<'_>) -> PyResult<()> {
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sketch_dense, m)?)?;
+    m.add_function(wrap_pyfunction!(sketch_structured, m)?)?;
     m.add_function(wrap_pyfunction!(sketch_dense_reference_f64, m)?)?;
     m.add_function(wrap_pyfunction!(sin_cos, m)?)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;

@@ -24,3 +24,14 @@ impl Rng {
         (0..12).map(|_| self.uniform()).sum::<f64>() - 6.0
     }
 }
+
+use sketchcore_core::SketchSums;
+
+/// max over j of |a - b| / (weight of the data): the error per unit weight.
+pub fn rel_err(a: &SketchSums, b: &SketchSums) -> f64 {
+    let scale = b.weight.max(1e-300);
+    let num: f64 = a.cos.iter().zip(&b.cos).chain(a.sin.iter().zip(&b.sin)).map(|(x, y)| (x - y).powi(2)).sum();
+    let den: f64 = b.cos.iter().chain(&b.sin).map(|y| y * y).sum::<f64>().max(scale * scale * 1e-12).max(1e-300);
+    (num / den).sqrt()
+}
+

@@ -1,0 +1,279 @@
+//! The sketching driver shared by all frequency operators.
+//!
+//! Rows are split in fixed chunks of [`CHUNK_ROWS`] computed in parallel
+//! (rayon); each chunk packs tiles of at most [`TILE_ROWS`] rows into a
+//! contiguous buffer (checking finiteness and updating the data box on the
+//! way) and hands them to the operator's [`TileKernel`]. The float64 chunk
+//! sums are added in chunk order, so results are bitwise independent of the
+//! number of threads.
+
+use ndarray::{ArrayView1, ArrayView2};
+use rayon::prelude::*;
+
+use crate::dispatch::{dispatch, Element, SimdOp};
+use crate::error::SketchError;
+use crate::simd::{SimdLevel, Vector};
+use crate::sums::SketchSums;
+use crate::threads::with_pool;
+use crate::trig::sin_cos;
+
+/// Rows per packed tile; within a tile each lane sums in the input precision.
+pub const TILE_ROWS: usize = 64;
+/// Rows per parallel work item; fixed so results do not depend on threads.
+pub const CHUNK_ROWS: usize = 4096;
+/// Upper bound on memory held by one batch of chunk partial sums.
+const BATCH_BYTES: usize = 32 << 20;
+
+/// How a sketching call runs.
+#[derive(Clone, Copy, Debug)]
+pub struct RunConfig {
+    /// Instruction set for the kernel; must be available on this CPU.
+    pub level: SimdLevel,
+    /// Worker threads; 0 uses all logical CPUs.
+    pub n_threads: usize,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig { level: SimdLevel::detect(), n_threads: 0 }
+    }
+}
+
+/// The feature map applied to each phase t = omega . x + xi.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Nonlinearity {
+    /// (cos t, sin t): the complex exponential.
+    Complex,
+    /// (sign cos t, sign sin t): the 1-bit universal quantizer (sign(0) = +1).
+    Quantized,
+}
+
+/// An operator's inner loop over one packed tile.
+pub(crate) trait TileKernel<E: Element>: Sync {
+    /// Data dimension d.
+    fn dim(&self) -> usize;
+    /// Sketch size m.
+    fn sketch_size(&self) -> usize;
+    /// Length of the float64 accumulators the tile kernel writes (>= m).
+    fn padded_size(&self) -> usize;
+    /// Upper bound of |t| for a row whose L1 norm is at most `max_l1`.
+    fn phase_bound(&self, max_l1: f64) -> f64;
+    /// Per-chunk scratch memory.
+    type Scratch: Send;
+    fn scratch<V: Vector<E = E>>(&self) -> Self::Scratch;
+    /// Tiles are zero-padded to a multiple of this many rows.
+    fn row_multiple<V: Vector<E = E>>(&self) -> usize;
+    /// Adds the tile's `w cos`, `w sin` sums into `cos`, `sin` (length `padded_size`).
+    ///
+    /// # Safety
+    /// The CPU supports V; `xt` holds `rows_pad` x d values and `wt`
+    /// `rows_pad`, with `rows_pad` a multiple of `row_multiple`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile<V: Vector<E = E>, const CHECKED: bool, const QUANT: bool>(
+        &self,
+        xt: &[E],
+        wt: &[E],
+        rows_pad: usize,
+        scratch: &mut Self::Scratch,
+        cos: &mut [f64],
+        sin: &mut [f64],
+    );
+}
+
+/// The nonlinearity on one vector of phases.
+#[inline(always)]
+pub(crate) unsafe fn features<V: Vector, const CHECKED: bool, const QUANT: bool>(t: V) -> (V, V) {
+    let (s, c) = sin_cos::<V, CHECKED>(t);
+    if QUANT {
+        (s.sign_unit(), c.sign_unit())
+    } else {
+        (s, c)
+    }
+}
+
+/// Validates inputs and runs `kernel` over all rows of `x`.
+pub(crate) fn run_sketch<E: Element, K: TileKernel<E>>(
+    kernel: &K,
+    x: ArrayView2<'_, E>,
+    weights: Option<ArrayView1<'_, f64>>,
+    nonlinearity: Nonlinearity,
+    config: RunConfig,
+    interrupt: &mut dyn FnMut() -> bool,
+) -> Result<SketchSums, SketchError> {
+    let (n, d) = x.dim();
+    if kernel.dim() != d {
+        return Err(SketchError::ShapeMismatch { what: "data dimension of the operator", expected: d, got: kernel.dim() });
+    }
+    if let Some(w) = &weights {
+        if w.len() != n {
+            return Err(SketchError::ShapeMismatch { what: "weights length", expected: n, got: w.len() });
+        }
+        check_weights(w)?;
+    }
+    if !config.level.is_available() {
+        return Err(SketchError::UnsupportedSimdLevel(config.level));
+    }
+    let m = kernel.sketch_size();
+    let mut total = SketchSums::empty(d, m);
+    if n == 0 {
+        return Ok(total);
+    }
+    let chunks = n.div_ceil(CHUNK_ROWS);
+    let batch = (BATCH_BYTES / (16 * kernel.padded_size() + 16 * d + 64)).clamp(1, 1024);
+    let mut start = 0;
+    while start < chunks {
+        let stop = (start + batch).min(chunks);
+        let partials: Vec<Result<SketchSums, SketchError>> = with_pool(config.n_threads, || {
+            (start..stop)
+                .into_par_iter()
+                .map(|c| {
+                    let row0 = c * CHUNK_ROWS;
+                    let op = ChunkOp { kernel, x: &x, weights: weights.as_ref(), row0, rows: CHUNK_ROWS.min(n - row0), nonlinearity };
+                    dispatch(config.level, op)
+                })
+                .collect()
+        })?;
+        // In chunk order: deterministic, and the first error is the first bad row.
+        for p in partials {
+            total.add_partial(&p?);
+        }
+        start = stop;
+        // Polled on the calling thread, between batches.
+        if interrupt() {
+            return Err(SketchError::Interrupted);
+        }
+    }
+    total.count = n as u64;
+    if weights.is_none() {
+        total.weight = n as f64;
+    }
+    Ok(total)
+}
+
+fn check_weights(w: &ArrayView1<'_, f64>) -> Result<(), SketchError> {
+    for (index, &v) in w.iter().enumerate() {
+        if !v.is_finite() {
+            return Err(SketchError::NonFiniteWeight { index });
+        }
+        if v < 0.0 {
+            return Err(SketchError::NegativeWeight { index, value: v });
+        }
+    }
+    Ok(())
+}
+
+/// Number of lanes of the vector type `dispatch` picks for `E` at `level`.
+pub fn lanes_of<E: Element>(level: SimdLevel) -> usize {
+    struct Lanes;
+    impl<E: Element> SimdOp<E> for Lanes {
+        type Output = usize;
+        #[inline(always)]
+        fn run<V: Vector<E = E>>(self) -> usize {
+            V::LANES
+        }
+    }
+    dispatch::<E, _>(level, Lanes)
+}
+
+struct ChunkOp<'a, E, K> {
+    kernel: &'a K,
+    x: &'a ArrayView2<'a, E>,
+    weights: Option<&'a ArrayView1<'a, f64>>,
+    row0: usize,
+    rows: usize,
+    nonlinearity: Nonlinearity,
+}
+
+impl<E: Element, K: TileKernel<E>> SimdOp<E> for ChunkOp<'_, E, K> {
+    type Output = Result<SketchSums, SketchError>;
+
+    #[inline(always)]
+    fn run<V: Vector<E = E>>(self) -> Self::Output {
+        let d = self.x.ncols();
+        let kernel = self.kernel;
+        let mut part = SketchSums::empty(d, kernel.padded_size());
+        let mult = kernel.row_multiple::<V>();
+        let cap = TILE_ROWS.div_ceil(mult) * mult;
+        let mut xt = vec![E::ZERO; cap * d.max(1)];
+        let mut wt = vec![E::ZERO; cap];
+        let mut scratch = kernel.scratch::<V>();
+        let limit = E::REDUCTION_LIMIT.to_f64();
+        let quant = self.nonlinearity == Nonlinearity::Quantized;
+
+        let mut tile0 = self.row0;
+        let end = self.row0 + self.rows;
+        while tile0 < end {
+            let rows = TILE_ROWS.min(end - tile0);
+            let rows_pad = rows.div_ceil(mult) * mult;
+            let max_l1 = self.pack_tile(tile0, rows, rows_pad, &mut xt, &mut wt, &mut part)?;
+            // Margin covers the rounding of the bound itself.
+            let checked = kernel.phase_bound(max_l1) * 1.001 > limit;
+            let (xs, ws) = (&xt[..rows_pad * d], &wt[..rows_pad]);
+            let (c, s) = (&mut part.cos, &mut part.sin);
+            // SAFETY: `dispatch` runs V only where supported; buffers sized above.
+            unsafe {
+                match (checked, quant) {
+                    (false, false) => kernel.tile::<V, false, false>(xs, ws, rows_pad, &mut scratch, c, s),
+                    (true, false) => kernel.tile::<V, true, false>(xs, ws, rows_pad, &mut scratch, c, s),
+                    (false, true) => kernel.tile::<V, false, true>(xs, ws, rows_pad, &mut scratch, c, s),
+                    (true, true) => kernel.tile::<V, true, true>(xs, ws, rows_pad, &mut scratch, c, s),
+                }
+            }
+            tile0 += rows;
+        }
+        let m = kernel.sketch_size();
+        part.cos.truncate(m);
+        part.sin.truncate(m);
+        Ok(part)
+    }
+}
+
+impl<E: Element, K> ChunkOp<'_, E, K> {
+    /// Copies rows `tile0..tile0+rows` of X into `xt` (row-major, zero rows up
+    /// to `rows_pad`) and the weights into `wt`, checks finiteness and updates
+    /// the data box. Returns the largest row L1 norm.
+    #[inline(always)]
+    fn pack_tile(
+        &self,
+        tile0: usize,
+        rows: usize,
+        rows_pad: usize,
+        xt: &mut [E],
+        wt: &mut [E],
+        part: &mut SketchSums,
+    ) -> Result<f64, SketchError> {
+        let d = self.x.ncols();
+        let mut max_l1 = 0.0f64;
+        for r in 0..rows {
+            let i = tile0 + r;
+            let dst = &mut xt[r * d..(r + 1) * d];
+            let mut l1 = 0.0f64;
+            for (l, (&v, out)) in self.x.row(i).iter().zip(dst.iter_mut()).enumerate() {
+                if !v.is_finite() {
+                    return Err(SketchError::NonFiniteInput { row: i, col: l });
+                }
+                *out = v;
+                let v64 = v.to_f64();
+                l1 += v64.abs();
+                if v64 < part.lower[l] {
+                    part.lower[l] = v64;
+                }
+                if v64 > part.upper[l] {
+                    part.upper[l] = v64;
+                }
+            }
+            max_l1 = max_l1.max(l1);
+            let w = match self.weights {
+                Some(w) => {
+                    part.weight += w[i];
+                    w[i]
+                }
+                None => 1.0,
+            };
+            wt[r] = E::from_f64(w);
+        }
+        xt[rows * d..rows_pad * d].fill(E::ZERO);
+        wt[rows..rows_pad].fill(E::ZERO);
+        Ok(max_l1)
+    }
+}
