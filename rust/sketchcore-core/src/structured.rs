@@ -41,36 +41,66 @@ struct Scratch<E> {
     acc_sin: Vec<E>,
 }
 
-/// In-place unnormalised fast Walsh-Hadamard transform of `p` vectors.
-/// Radix-4 passes (two butterfly stages per sweep) halve the memory traffic.
+/// One pass of R = 2^S butterfly stages (strides h, 2h, .., 2^(S-1) h) held in
+/// registers; with `signs`, inputs are first multiplied by the diagonal.
 #[inline(always)]
-unsafe fn fwht<V: Vector>(y: *mut V::E, p: usize) {
+unsafe fn fwht_pass<V: Vector, const R: usize>(y: *mut V::E, p: usize, h: usize, signs: Option<*const V::E>) {
     let l = V::LANES;
-    let mut h = 1;
-    while 4 * h <= p {
-        let mut i = 0;
-        while i < p {
-            for k in i..i + h {
-                let (p0, p1, p2, p3) = (y.add(k * l), y.add((k + h) * l), y.add((k + 2 * h) * l), y.add((k + 3 * h) * l));
-                let (a0, a1, a2, a3) = (V::load(p0), V::load(p1), V::load(p2), V::load(p3));
-                let (b0, b1, b2, b3) = (a0.add(a1), a0.sub(a1), a2.add(a3), a2.sub(a3));
-                b0.add(b2).store(p0);
-                b1.add(b3).store(p1);
-                b0.sub(b2).store(p2);
-                b1.sub(b3).store(p3);
+    let mut i = 0;
+    while i < p {
+        for k in i..i + h {
+            let mut a = [V::splat(V::E::ZERO); R];
+            for (q, v) in a.iter_mut().enumerate() {
+                let idx = k + q * h;
+                *v = V::load(y.add(idx * l));
+                if let Some(sg) = signs {
+                    *v = v.mul(V::splat(*sg.add(idx)));
+                }
             }
-            i += 4 * h;
+            let mut s = 1;
+            while s < R {
+                for q in 0..R {
+                    if q & s == 0 {
+                        let (u, w) = (a[q], a[q + s]);
+                        a[q] = u.add(w);
+                        a[q + s] = u.sub(w);
+                    }
+                }
+                s *= 2;
+            }
+            for (q, v) in a.iter().enumerate() {
+                v.store(y.add((k + q * h) * l));
+            }
         }
+        i += R * h;
+    }
+}
+
+/// In-place unnormalised fast Walsh-Hadamard transform of `p` vectors, after
+/// an optional multiplication by a +-1 diagonal (fused into the first pass).
+/// Radix-8 passes keep three butterfly stages in registers per sweep.
+#[inline(always)]
+unsafe fn fwht<V: Vector>(y: *mut V::E, p: usize, mut signs: Option<*const V::E>) {
+    let mut h = 1;
+    while 8 * h <= p {
+        fwht_pass::<V, 8>(y, p, h, signs.take());
+        h *= 8;
+    }
+    if 4 * h <= p {
+        fwht_pass::<V, 4>(y, p, h, signs.take());
         h *= 4;
     }
     if 2 * h <= p {
-        for k in 0..h {
-            let (p0, p1) = (y.add(k * l), y.add((k + h) * l));
-            let (a0, a1) = (V::load(p0), V::load(p1));
-            a0.add(a1).store(p0);
-            a0.sub(a1).store(p1);
+        fwht_pass::<V, 2>(y, p, h, signs.take());
+        h *= 2;
+    }
+    if let Some(sg) = signs {
+        // p == 1: the transform is the identity; still apply the signs.
+        for k in 0..p {
+            V::load(y.add(k * V::LANES)).mul(V::splat(*sg.add(k))).store(y.add(k * V::LANES));
         }
     }
+    debug_assert_eq!(h.max(1), p.max(1));
 }
 
 impl<E: Element> TileKernel<E> for StructuredKernel<E> {
@@ -92,9 +122,10 @@ impl<E: Element> TileKernel<E> for StructuredKernel<E> {
     }
     fn scratch<V: Vector<E = E>>(&self) -> Scratch<E> {
         let l = V::LANES;
+        let groups = crate::kernel::TILE_ROWS.div_ceil(l);
         Scratch {
-            base: vec![E::ZERO; self.p * l],
-            y: vec![E::ZERO; self.p * l],
+            base: vec![E::ZERO; groups * self.p * l],
+            y: vec![E::ZERO; groups * self.p * l],
             acc_cos: vec![E::ZERO; self.m * l],
             acc_sin: vec![E::ZERO; self.m * l],
         }
@@ -114,42 +145,45 @@ impl<E: Element> TileKernel<E> for StructuredKernel<E> {
         sin: &mut [f64],
     ) {
         let (l, d, p, m) = (V::LANES, self.d, self.p, self.m);
+        let groups = rows_pad / l;
+        debug_assert!(groups * p * l <= sc.y.len());
         let base = sc.base.as_mut_ptr();
         let y = sc.y.as_mut_ptr();
         let (ac, as_) = (sc.acc_cos.as_mut_ptr(), sc.acc_sin.as_mut_ptr());
-        for g in 0..rows_pad / l {
-            // Interleave the group's samples; rows d..p of `base` stay zero.
+        // Interleave each group of `l` samples; rows d..p of `base` stay zero.
+        for g in 0..groups {
+            let bg = base.add(g * p * l);
             for s in 0..l {
                 let row = xt.as_ptr().add((g * l + s) * d);
                 for k in 0..d {
-                    *base.add(k * l + s) = *row.add(k);
+                    *bg.add(k * l + s) = *row.add(k);
                 }
             }
-            let w = V::load(wt.as_ptr().add(g * l));
-            for b in 0..self.blocks {
-                let sg = self.signs.as_ptr().add(3 * b * p);
-                for k in 0..d {
-                    V::load(base.add(k * l)).mul(V::splat(*sg.add(k))).store(y.add(k * l));
-                }
-                for k in d..p {
-                    V::splat(E::ZERO).store(y.add(k * l));
-                }
-                fwht::<V>(y, p);
-                for stage in 1..3 {
-                    let sg = sg.add(stage * p);
-                    for k in 0..p {
-                        V::load(y.add(k * l)).mul(V::splat(*sg.add(k))).store(y.add(k * l));
-                    }
-                    fwht::<V>(y, p);
-                }
-                let j0 = b * p;
-                for r in 0..p.min(m - j0) {
-                    let j = j0 + r;
-                    let t = V::load(y.add(r * l)).mul_add(V::splat(self.scales[j]), V::splat(self.dither[j]));
+        }
+        for b in 0..self.blocks {
+            let sg = self.signs.as_ptr().add(3 * b * p);
+            for g in 0..groups {
+                let yg = y.add(g * p * l);
+                std::ptr::copy_nonoverlapping(base.add(g * p * l), yg, p * l);
+                fwht::<V>(yg, p, Some(sg));
+                fwht::<V>(yg, p, Some(sg.add(p)));
+                fwht::<V>(yg, p, Some(sg.add(2 * p)));
+            }
+            // Each accumulator is loaded and stored once per tile, not per group.
+            let j0 = b * p;
+            for r in 0..p.min(m - j0) {
+                let j = j0 + r;
+                let (scale, xi) = (V::splat(self.scales[j]), V::splat(self.dither[j]));
+                let (mut acc_c, mut acc_s) = (V::load(ac.add(j * l)), V::load(as_.add(j * l)));
+                for g in 0..groups {
+                    let w = V::load(wt.as_ptr().add(g * l));
+                    let t = V::load(y.add((g * p + r) * l)).mul_add(scale, xi);
                     let (s, c) = features::<V, CHECKED, QUANT>(t);
-                    w.mul_add(c, V::load(ac.add(j * l))).store(ac.add(j * l));
-                    w.mul_add(s, V::load(as_.add(j * l))).store(as_.add(j * l));
+                    acc_c = w.mul_add(c, acc_c);
+                    acc_s = w.mul_add(s, acc_s);
                 }
+                acc_c.store(ac.add(j * l));
+                acc_s.store(as_.add(j * l));
             }
         }
         for j in 0..m {
