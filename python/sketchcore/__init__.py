@@ -10,11 +10,13 @@ from __future__ import annotations
 from sketchcore import exceptions
 from sketchcore._core import __version__, available_simd_levels, simd_level
 from sketchcore.operator import SketchOperator
+from sketchcore.scale import estimate_sigma
 from sketchcore.sketch import Sketch
 
 __all__ = [
     "SketchOperator",
     "Sketch",
+    "estimate_sigma",
     "simd_level",
     "available_simd_levels",
     "exceptions",

@@ -360,6 +360,44 @@ class SketchOperator:
             seed=p.pop("seed"),
         )
 
+    @classmethod
+    def from_data(
+        cls,
+        X: Any,
+        sketch_size: int,
+        *,
+        sigma: float | str = "auto",
+        sigma_options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> SketchOperator:
+        """Operator for data ``X``, with ``sigma="auto"`` estimated from a subset.
+
+        Parameters
+        ----------
+        X : array-like, dask array or iterable of chunks
+            Only a subset is read (see :func:`sketchcore.scale.estimate_sigma`).
+        sketch_size : int
+        sigma : float or "auto", default="auto"
+        sigma_options : dict, optional
+            Keyword arguments of :func:`~sketchcore.scale.estimate_sigma`; its
+            seed defaults to this operator's ``seed`` when that is given.
+        **kwargs
+            Other :class:`SketchOperator` parameters.
+        """
+        from sketchcore.scale import draw_subset, estimate_sigma
+
+        options = dict(sigma_options or {})
+        if kwargs.get("seed") is not None:
+            options.setdefault("seed", kwargs["seed"])
+        if isinstance(sigma, str):
+            if sigma != "auto":
+                raise InvalidParameterError(f"sigma must be a positive float or 'auto', got {sigma!r}")
+            sigma = estimate_sigma(X, **options)
+        dim = kwargs.pop("dim", None)
+        if dim is None:
+            dim = X.shape[1] if hasattr(X, "shape") else draw_subset(X, 1).shape[1]
+        return cls(dim, sketch_size, sigma=sigma, **kwargs)
+
     def _arrays_for(self, dtype: np.dtype) -> tuple:
         """Kernel arrays converted to ``dtype``, cached: ``(omega, dither)`` for
         dense, ``(signs, scales, dither)`` for structured (dither None if absent)."""
