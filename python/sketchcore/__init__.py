@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from sketchcore import exceptions
 from sketchcore._core import __version__, available_simd_levels, simd_level
+from sketchcore.estimators import CompressiveGMM, CompressiveKMeans
 from sketchcore.operator import SketchOperator
 from sketchcore.scale import estimate_sigma
 from sketchcore.sketch import Sketch
 
 __all__ = [
     "SketchOperator",
+    "CompressiveKMeans",
+    "CompressiveGMM",
     "Sketch",
     "estimate_sigma",
     "simd_level",
