@@ -31,6 +31,7 @@ from typing import Callable
 import numpy as np
 from scipy.optimize import minimize, nnls
 
+from sketchcore import _core
 from sketchcore.exceptions import EmptySketchError, InvalidParameterError
 
 __all__ = ["AtomModel", "DecodeResult", "clompr"]
@@ -85,15 +86,28 @@ class AtomModel:
             return theta[:, : self.d], theta[:, self.d :]
         return theta, None
 
-    def atoms(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Complex atoms (K, m) and, for Gaussians, their damping (K, m)."""
+    def atoms_re_im(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Real and imaginary parts of the atoms (K, m), and the Gaussian damping.
+
+        Uses the kernels' float64 SIMD sin/cos (absolute error < 1e-15):
+        several times faster than NumPy's complex exponential.
+        """
         means, var = self.split(theta)
         phase = means @ self.omega + self.xi
-        a = self.gain * np.exp(1j * phase)
-        if var is None:
-            return a, None
-        damp = np.exp(-0.5 * (var @ self.omega2))
-        return a * damp, damp
+        s, c = _core.sin_cos(phase.ravel())
+        re, im = c.reshape(phase.shape), s.reshape(phase.shape)
+        damp = None
+        if var is not None:
+            damp = self.gain * np.exp(-0.5 * (var @ self.omega2))
+            re, im = re * damp, im * damp
+        elif self.gain != 1.0:
+            re, im = re * self.gain, im * self.gain
+        return re, im, damp
+
+    def atoms(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Complex atoms (K, m) and, for Gaussians, their damping (K, m)."""
+        re, im, damp = self.atoms_re_im(theta)
+        return re + 1j * im, damp
 
     def bounds(self, k: int) -> list[tuple[float, float]]:
         per = list(zip(self.lower, self.upper))
@@ -140,14 +154,18 @@ class AtomModel:
     # -- step 4: joint objective ---------------------------------------------
 
     def objective_and_grad(self, x: np.ndarray, z: np.ndarray, k: int) -> tuple[float, np.ndarray]:
-        """||z - sum alpha_k a_k||^2 and its gradient; x = [theta.ravel(), alpha]."""
+        """||z - sum alpha_k a_k||^2 and its gradient; x = [theta.ravel(), alpha].
+
+        With P = conj(A) * r (r the residual): d/d alpha_k = -2 Re sum_j P_kj,
+        d/d mean_k = -2 alpha_k Omega Im(P_k), d/d var_k = alpha_k Omega^2 Re(P_k).
+        """
         theta, alpha = x[: k * self.n_params].reshape(k, self.n_params), x[k * self.n_params :]
-        a, damp = self.atoms(theta)
-        r = z - alpha @ a
-        p = a.conj() * r  # (K, m)
-        # Contiguous copies: BLAS does not take the strided .real/.imag views.
-        p_re, p_im = np.ascontiguousarray(p.real), np.ascontiguousarray(p.imag)
-        f = float(np.vdot(r, r).real)
+        a_re, a_im, _ = self.atoms_re_im(theta)
+        r_re = z.real - alpha @ a_re
+        r_im = z.imag - alpha @ a_im
+        p_re = a_re * r_re + a_im * r_im
+        p_im = a_re * r_im - a_im * r_re
+        f = float(r_re @ r_re + r_im @ r_im)
         g_alpha = -2.0 * p_re.sum(axis=1)
         g_mean = -2.0 * alpha[:, None] * (p_im @ self.omega_t)
         if self.gaussian:
@@ -232,8 +250,12 @@ def clompr(
         k = theta.shape[0]
         x0 = np.concatenate([theta.ravel(), alpha])
         bounds = model.bounds(k) + [(0.0, None)] * k
+        # Intermediate refinements only need to move atoms near a basin; the
+        # last one runs to convergence.
+        last = it == n_iterations - 1
+        refine_opts = opts if last else {"maxiter": max(1, max_iter // 5)}
         res = minimize(model.objective_and_grad, x0, args=(z, k), jac=True, method="L-BFGS-B",
-                       bounds=bounds, options=opts)
+                       bounds=bounds, options=refine_opts)
         theta = res.x[: k * model.n_params].reshape(k, model.n_params)
         alpha = res.x[k * model.n_params :]
         a, _ = model.atoms(theta)

@@ -29,7 +29,7 @@ _START_POOL = 1000
 def default_sketch_size(n_components: int, dim: int, covariance: bool = False) -> int:
     """Default m: 5 K d for k-means, 5 (2d + 1) K for diagonal GMMs, at least 100.
 
-    Measured (``examples/sketch_size_curve.py``; K = 10 unit Gaussians, N = 1e5):
+    Measured (``examples/quality_check.py --ratios``; K = 10 unit Gaussians, N = 1e5):
     with the Gaussian-atom decoder the k-means SSE is within 0.1% of
     scikit-learn's from m = 5 K d at d = 10 and from m = 2 K d at d = 64.
     """
