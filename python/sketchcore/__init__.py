@@ -11,6 +11,7 @@ from sketchcore import exceptions
 from sketchcore._core import __version__, available_simd_levels, simd_level
 from sketchcore.estimators import CompressiveGMM, CompressiveKMeans
 from sketchcore.operator import SketchOperator
+from sketchcore.privacy import privatize
 from sketchcore.scale import estimate_sigma
 from sketchcore.sketch import Sketch
 
@@ -20,6 +21,7 @@ __all__ = [
     "CompressiveGMM",
     "Sketch",
     "estimate_sigma",
+    "privatize",
     "simd_level",
     "available_simd_levels",
     "exceptions",

@@ -61,6 +61,45 @@ def _simd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _merge(args: argparse.Namespace) -> int:
+    """Merges sketch files of disjoint data made with one operator."""
+    from sketchcore import Sketch
+
+    total = Sketch.merge(Sketch.load(p) for p in args.inputs)
+    total.save(args.output, metadata={"merged_from": [str(p) for p in args.inputs]})
+    print(f"merged {len(args.inputs)} sketches ({total.count} samples, weight {total.weight:g}) into {args.output}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    """Prints what a sketch file holds."""
+    from sketchcore import Sketch
+
+    for path in args.files:
+        sk = Sketch.load(path)
+        op = sk.operator
+        print(f"{path}:")
+        rows = [
+            ("operator", f"{op.kind}, dim {op.dim}, sketch size {op.sketch_size}, sigma {op.sigma:g}, "
+                         f"radius {op.radius}, seed {op.seed}"),
+            ("nonlinearity", "1-bit quantized" + (" (dithered)" if op.has_dither else "") if op.quantize
+             else "complex exponential" + (" (dithered)" if op.has_dither else "")),
+            ("fingerprint", op.fingerprint),
+            ("samples", f"{sk.count}"),
+            ("total weight", f"{sk.weight:g}"),
+            ("forgetting", "none" if sk.decay == 1 else f"{sk.decay} per sample"),
+            ("privacy", "none" if not sk.privacy else
+             f"{sk.privacy['mechanism']}, epsilon {sk.privacy['epsilon']:g}, delta {sk.privacy['delta']:g}"),
+            ("data box", f"[{np.min(sk.lower):.4g}, {np.max(sk.upper):.4g}] (overall)"),
+        ]
+        if sk.metadata:
+            rows.append(("metadata", ", ".join(f"{k}={v}" for k, v in sorted(sk.metadata.items()))))
+        width = max(len(k) for k, _ in rows)
+        for k, v in rows:
+            print(f"  {k:<{width}}  {v}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sketchcore",
@@ -79,6 +118,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_demo)
 
+    merge = sub.add_parser("merge", help="merge sketch files of disjoint data (same operator)")
+    merge.add_argument("inputs", nargs="+", metavar="SKETCH", help="input .sketch files")
+    merge.add_argument("-o", "--output", required=True, help="output .sketch file (written atomically)")
+    merge.set_defaults(func=_merge)
+
+    info = sub.add_parser("info", help="describe sketch files")
+    info.add_argument("files", nargs="+", metavar="SKETCH")
+    info.set_defaults(func=_info)
+
     simd = sub.add_parser("simd", help="show the SIMD level and threads the kernels use")
     simd.set_defaults(func=_simd)
     return parser
@@ -92,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return int(args.func(args))
-    except SketchcoreError as exc:
+    except (SketchcoreError, FileNotFoundError, PermissionError) as exc:
         print(f"sketchcore: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

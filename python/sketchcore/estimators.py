@@ -145,6 +145,38 @@ class _CompressiveMixture(BaseEstimator):
         self.n_features_in_ = op.dim
         self._set_result(best)
 
+    def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None, *, decode: bool = True):
+        """Adds a chunk of data to the sketch; decodes the model unless ``decode=False``.
+
+        The first call fixes the operator (``sigma="auto"`` is estimated from
+        that first chunk). Memory is bounded by the chunk; on a long stream,
+        pass ``decode=False`` for all chunks but the last (or call
+        ``fit_sketch(self.sketch_)`` whenever a model is needed).
+
+        Returns
+        -------
+        self
+        """
+        first = not hasattr(self, "_stream_rng")
+        if first:
+            self._validate_params()
+            X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=1)
+            self._stream_rng = check_random_state(self.random_state)
+            op = self._make_operator(X, self._stream_rng)
+            self.sketch_ = Sketch.empty(op)
+            self._stream_pool = np.empty((0, X.shape[1]))
+        else:
+            X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        self.sketch_.update(X, sample_weight, n_threads=None)
+        room = _START_POOL - len(self._stream_pool)
+        if room > 0 and X.shape[0]:
+            rows = self._stream_rng.choice(X.shape[0], size=min(room, X.shape[0]), replace=False)
+            self._stream_pool = np.vstack([self._stream_pool, np.asarray(X[np.sort(rows)], dtype=np.float64)])
+        if decode:
+            self.sketch_time_ = 0.0
+            self._decode(self.sketch_, None, self._stream_pool, self._stream_rng)
+        return self
+
     @staticmethod
     def _var_floor(half_span2: np.ndarray) -> np.ndarray:
         return np.maximum(1e-4 * half_span2, 1e-9)

@@ -21,6 +21,10 @@ __all__ = [
     "OperatorMismatchError",
     "EmptySketchError",
     "BackendUnavailableError",
+    "PrivacyError",
+    "SketchFileError",
+    "CorruptSketchFileError",
+    "UnsupportedFormatError",
     "InternalError",
 ]
 
@@ -89,3 +93,20 @@ class BackendUnavailableError(SketchcoreError, ValueError):
 
 class InternalError(SketchcoreError, RuntimeError):
     """A bug in sketchcore (for example a panic in the Rust kernel). Please report it."""
+
+
+class PrivacyError(SketchcoreError, ValueError):
+    """An operation would break a differential-privacy guarantee (merging a
+    private sketch with a raw one, updating a private sketch)."""
+
+
+class SketchFileError(SketchcoreError, OSError):
+    """A sketch file cannot be used."""
+
+
+class CorruptSketchFileError(SketchFileError):
+    """A sketch file is truncated or corrupted (bad magic, length or checksum)."""
+
+
+class UnsupportedFormatError(SketchFileError):
+    """A sketch file was written by a newer, unknown format version."""

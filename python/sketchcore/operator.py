@@ -452,6 +452,24 @@ class SketchOperator:
 
         return sketch_array(self, X, weights, backend=backend, n_threads=n_threads, simd=simd)
 
+    def sketch_iter(
+        self,
+        chunks: Any,
+        *,
+        decay: float = 1.0,
+        verbose: bool = False,
+        n_threads: int | None = None,
+        simd: str | None = None,
+    ):
+        """Sketch of an iterable of chunks (arrays or ``(X, weights)`` pairs).
+
+        One pass, memory bounded by the largest chunk; ``decay`` < 1 sets a
+        per-sample forgetting factor (see :class:`~sketchcore.Sketch`).
+        """
+        from sketchcore.sketch import sketch_chunks
+
+        return sketch_chunks(self, chunks, decay=decay, verbose=verbose, n_threads=n_threads, simd=simd)
+
     # -- protocol ------------------------------------------------------------
 
     def __repr__(self) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -33,9 +33,19 @@ class Sketch:
     count : int
     lower, upper : ndarray of shape (dim,)
 
+    decay : float, default=1.0
+        Per-sample forgetting factor in (0, 1] applied by :meth:`update`:
+        the sums are ``sum_i w_i decay**age_i Phi(x_i)`` where ``age_i`` is the
+        number of samples that arrived after sample i (1.0: no forgetting).
+    privacy : dict, optional
+        Set by :func:`sketchcore.privacy.privatize`: the mechanism and budget.
+    metadata : dict, optional
+        Free JSON-serialisable information saved with the sketch.
+
     Notes
     -----
-    Build sketches with :meth:`SketchOperator.sketch` or :meth:`Sketch.empty`.
+    Build sketches with :meth:`SketchOperator.sketch`, :meth:`SketchOperator.sketch_iter`
+    or :meth:`Sketch.empty`; save and load with :meth:`save` / :meth:`load`.
     """
 
     def __init__(
@@ -47,8 +57,17 @@ class Sketch:
         count: int,
         lower: np.ndarray,
         upper: np.ndarray,
+        *,
+        decay: float = 1.0,
+        privacy: dict | None = None,
+        metadata: dict | None = None,
     ) -> None:
         self.operator = operator
+        if not (isinstance(decay, (int, float, np.floating)) and 0.0 < float(decay) <= 1.0):
+            raise InvalidParameterError(f"decay must be in (0, 1], got {decay!r}")
+        self.decay = float(decay)
+        self.privacy = dict(privacy) if privacy else None
+        self.metadata = dict(metadata) if metadata else {}
         self.cos_sums = np.asarray(cos_sums, dtype=np.float64)
         self.sin_sums = np.asarray(sin_sums, dtype=np.float64)
         self.weight = float(weight)
@@ -62,10 +81,63 @@ class Sketch:
             raise InvalidParameterError(f"data box must have shape ({d},)")
 
     @classmethod
-    def empty(cls, operator: SketchOperator) -> Sketch:
+    def empty(cls, operator: SketchOperator, *, decay: float = 1.0) -> Sketch:
         """The sketch of no data: weight 0, the identity of ``+``."""
         m, d = operator.sketch_size, operator.dim
-        return cls(operator, np.zeros(m), np.zeros(m), 0.0, 0, np.full(d, np.inf), np.full(d, -np.inf))
+        return cls(operator, np.zeros(m), np.zeros(m), 0.0, 0, np.full(d, np.inf), np.full(d, -np.inf), decay=decay)
+
+    # -- streaming -------------------------------------------------------------
+
+    def update(self, X: Any, weights: Any = None, *, n_threads: int | None = None, simd: str | None = None) -> Sketch:
+        """Adds the rows of ``X`` (in order) to this sketch, in place.
+
+        With ``decay < 1`` the existing sums are multiplied by
+        ``decay**len(X)`` and row i of X by ``decay**(len(X) - 1 - i)``, so
+        updating row by row or in chunks of any size gives the same sketch.
+        Memory is bounded by the chunk.
+
+        Returns
+        -------
+        self
+        """
+        if self.privacy:
+            from sketchcore.exceptions import PrivacyError
+
+            raise PrivacyError("a privatized sketch is final: it cannot be updated")
+        X = as_data_matrix(X, self.operator.dim)
+        n = X.shape[0]
+        w = as_weights(weights, n)
+        if self.decay < 1.0 and n:
+            ages = np.arange(n - 1, -1, -1, dtype=np.float64)
+            factors = self.decay**ages
+            w = factors if w is None else w * factors
+            old = self.decay**n
+            self.cos_sums *= old
+            self.sin_sums *= old
+            self.weight *= old
+        part = sketch_array(self.operator, X, w, n_threads=n_threads, simd=simd)
+        self.cos_sums += part.cos_sums
+        self.sin_sums += part.sin_sums
+        self.weight += part.weight
+        self.count += part.count
+        np.minimum(self.lower, part.lower, out=self.lower)
+        np.maximum(self.upper, part.upper, out=self.upper)
+        return self
+
+    # -- files -----------------------------------------------------------------
+
+    def save(self, path: Any, *, metadata: dict | None = None) -> None:
+        """Writes the sketch atomically (see :mod:`sketchcore.io` for the format)."""
+        from sketchcore.io import save_sketch
+
+        save_sketch(self, path, metadata=metadata)
+
+    @staticmethod
+    def load(path: Any) -> Sketch:
+        """Reads a sketch, verifying its checksum and operator fingerprint."""
+        from sketchcore.io import load_sketch
+
+        return load_sketch(path)
 
     # -- views ---------------------------------------------------------------
 
@@ -110,20 +182,19 @@ class Sketch:
                 "cannot merge sketches made with different operators "
                 f"(fingerprints {self.fingerprint[:12]} and {other.fingerprint[:12]})"
             )
+        if other.decay != self.decay:
+            raise OperatorMismatchError(
+                f"cannot merge sketches with different forgetting factors ({self.decay} and {other.decay})"
+            )
+        if (self.privacy is None) != (other.privacy is None):
+            from sketchcore.exceptions import PrivacyError
+
+            raise PrivacyError("cannot merge a privatized sketch with a raw one: the raw part would leak")
 
     def __add__(self, other: Sketch) -> Sketch:
         if not isinstance(other, Sketch):
             return NotImplemented
-        self._check_compatible(other)
-        return Sketch(
-            self.operator,
-            self.cos_sums + other.cos_sums,
-            self.sin_sums + other.sin_sums,
-            self.weight + other.weight,
-            self.count + other.count,
-            np.minimum(self.lower, other.lower),
-            np.maximum(self.upper, other.upper),
-        )
+        return Sketch.merge([self, other])
 
     @staticmethod
     def merge(sketches: Iterable[Sketch]) -> Sketch:
@@ -142,6 +213,10 @@ class Sketch:
         total = items[0].copy()
         for s in items[1:]:
             total._check_compatible(s)
+            if total.privacy is not None:
+                from sketchcore.privacy import compose_disjoint
+
+                total.privacy = compose_disjoint(total.privacy, s.privacy)
             total.cos_sums += s.cos_sums
             total.sin_sums += s.sin_sums
             total.weight += s.weight
@@ -159,6 +234,9 @@ class Sketch:
             self.count,
             self.lower.copy(),
             self.upper.copy(),
+            decay=self.decay,
+            privacy=self.privacy,
+            metadata=self.metadata,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -168,6 +246,8 @@ class Sketch:
             self.fingerprint == other.fingerprint
             and self.weight == other.weight
             and self.count == other.count
+            and self.decay == other.decay
+            and self.privacy == other.privacy
             and np.array_equal(self.cos_sums, other.cos_sums)
             and np.array_equal(self.sin_sums, other.sin_sums)
             and np.array_equal(self.lower, other.lower)
@@ -177,9 +257,10 @@ class Sketch:
     __hash__ = None  # mutable
 
     def __repr__(self) -> str:
+        extra = (f", decay={self.decay}" if self.decay < 1 else "") + (", private" if self.privacy else "")
         return (
             f"Sketch(sketch_size={self.sketch_size}, dim={self.dim}, count={self.count}, "
-            f"weight={self.weight:g}, fingerprint={self.fingerprint[:12]!r})"
+            f"weight={self.weight:g}{extra}, fingerprint={self.fingerprint[:12]!r})"
         )
 
 
@@ -210,3 +291,59 @@ def sketch_array(
     else:
         sums = _core.sketch_dense(X, *arrays, w, **options)
     return Sketch(operator, *sums)
+
+
+def sketch_chunks(
+    operator: SketchOperator,
+    chunks: Iterable[Any],
+    *,
+    decay: float = 1.0,
+    verbose: bool = False,
+    n_threads: int | None = None,
+    simd: str | None = None,
+) -> Sketch:
+    """Sketch of a stream of chunks (arrays, or ``(X, weights)`` pairs), in order.
+
+    Memory is bounded by one chunk whatever the stream's length. With
+    ``verbose`` a progress bar (tqdm, when installed) counts chunks and rows.
+    """
+    total = Sketch.empty(operator, decay=decay)
+    bar = _progress(verbose)
+    for chunk in chunks:
+        X, w = chunk if isinstance(chunk, tuple) else (chunk, None)
+        total.update(X, w, n_threads=n_threads, simd=simd)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(rows=total.count, refresh=False)
+    if bar is not None:
+        bar.close()
+    return total
+
+
+def _progress(verbose: bool):
+    if not verbose:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # progress is optional
+        return _PrintProgress()
+    return tqdm(unit="chunk", desc="sketching")
+
+
+class _PrintProgress:
+    """Minimal stand-in for tqdm: one line per 10 chunks."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.rows = 0
+
+    def update(self, k: int) -> None:
+        self.n += k
+        if self.n % 10 == 0:
+            print(f"sketching: {self.n} chunks, {self.rows} rows", flush=True)
+
+    def set_postfix(self, rows: int, refresh: bool = False) -> None:
+        self.rows = rows
+
+    def close(self) -> None:
+        print(f"sketching: done, {self.n} chunks, {self.rows} rows", flush=True)

@@ -1,0 +1,142 @@
+"""Differentially private sketches.
+
+:func:`privatize` adds noise once to the final sums of a sketch. The
+guarantee, with its assumptions:
+
+* Neighbouring data sets differ by adding or removing **one sample**, and
+  every sample weight is at most 1 (unit weights by default).
+* One sample changes the cosine and sine sums by a vector whose norms are at
+  most: L1 ``sqrt(2) m`` and L2 ``sqrt(m)`` (|cos t| + |sin t| <= sqrt(2),
+  cos^2 + sin^2 = 1); for quantized sketches L1 ``2 m`` and L2 ``sqrt(2 m)``.
+* ``mechanism="laplace"``: i.i.d. Laplace noise of scale L1 / epsilon_sums on
+  each of the 2m sums gives epsilon-DP. ``"gaussian"``: i.i.d. normal noise of
+  standard deviation sqrt(2 ln(1.25 / delta)) L2 / epsilon_sums gives
+  (epsilon, delta)-DP for epsilon <= 1 (the classical analysis).
+* The total weight (number of samples) is either declared public
+  (``public_weight=True``: all of the budget goes to the sums), or noised with
+  Laplace noise of scale 1 / epsilon_weight, where the budget is split
+  ``epsilon_weight = weight_share * epsilon`` (default 10%; sequential
+  composition, delta all to the sums).
+* The data box (``lower``/``upper``) would leak extreme samples: it is
+  replaced by a box given by the caller (``bounds``) or by infinities.
+
+A private sketch can be merged only with other private sketches of disjoint
+data (parallel composition: the guarantee is the weakest of the parts'), and
+cannot be updated.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from sketchcore.exceptions import InvalidParameterError, PrivacyError
+
+__all__ = ["privatize", "noise_scale"]
+
+
+def noise_scale(sketch_size: int, epsilon: float, delta: float, mechanism: str, quantized: bool) -> float:
+    """Per-coordinate noise scale on the sums: Laplace b, or Gaussian sigma."""
+    if mechanism == "laplace":
+        l1 = 2.0 * sketch_size if quantized else math.sqrt(2.0) * sketch_size
+        return l1 / epsilon
+    if mechanism == "gaussian":
+        l2 = math.sqrt(2.0 * sketch_size) if quantized else math.sqrt(sketch_size)
+        return math.sqrt(2.0 * math.log(1.25 / delta)) * l2 / epsilon
+    raise InvalidParameterError(f"mechanism must be 'laplace' or 'gaussian', got {mechanism!r}")
+
+
+def privatize(
+    sketch,
+    epsilon: float,
+    delta: float = 0.0,
+    *,
+    mechanism: str = "laplace",
+    public_weight: bool = False,
+    weight_share: float = 0.1,
+    bounds: tuple[Any, Any] | None = None,
+    seed: int | None = None,
+):
+    """A differentially private copy of ``sketch`` (see the module docstring).
+
+    Parameters
+    ----------
+    sketch : Sketch
+        A raw (not yet private) sketch.
+    epsilon : float
+        Total privacy budget (> 0; <= 1 for the Gaussian mechanism).
+    delta : float, default=0
+        Required (0 < delta < 1) for ``mechanism="gaussian"``.
+    mechanism : {"laplace", "gaussian"}
+    public_weight : bool, default=False
+        Treat the total weight as public (not noised).
+    weight_share : float, default=0.1
+        Fraction of epsilon spent on the weight when it is noised.
+    bounds : (lower, upper), optional
+        Public data box stored in the private sketch (the real one is dropped).
+    seed : int, optional
+        Seed of the noise (for tests; leave None in production).
+    """
+    from sketchcore.sketch import Sketch
+
+    if not isinstance(sketch, Sketch):
+        raise InvalidParameterError(f"expected a Sketch, got {type(sketch).__name__}")
+    if sketch.privacy:
+        raise PrivacyError("the sketch is already private")
+    if not (isinstance(epsilon, (int, float)) and epsilon > 0 and math.isfinite(epsilon)):
+        raise InvalidParameterError(f"epsilon must be a positive number, got {epsilon!r}")
+    if mechanism == "gaussian" and not (0 < delta < 1 and epsilon <= 1):
+        raise InvalidParameterError("the Gaussian mechanism needs 0 < delta < 1 and epsilon <= 1")
+    if not 0 < weight_share < 1:
+        raise InvalidParameterError(f"weight_share must be in (0, 1), got {weight_share!r}")
+    eps_weight = 0.0 if public_weight else weight_share * epsilon
+    eps_sums = epsilon - eps_weight
+    m = sketch.sketch_size
+    scale = noise_scale(m, eps_sums, delta, mechanism, sketch.operator.quantize)
+    rng = np.random.default_rng(seed)
+    if mechanism == "laplace":
+        noise = rng.laplace(0.0, scale, size=(2, m))
+    else:
+        noise = rng.normal(0.0, scale, size=(2, m))
+    weight = sketch.weight
+    if not public_weight:
+        weight = max(weight + rng.laplace(0.0, 1.0 / eps_weight), 1.0)
+    d = sketch.dim
+    lower, upper = (np.full(d, -np.inf), np.full(d, np.inf)) if bounds is None else bounds
+    privacy = {
+        "mechanism": mechanism,
+        "epsilon": float(epsilon),
+        "delta": float(delta),
+        "epsilon_sums": float(eps_sums),
+        "epsilon_weight": float(eps_weight),
+        "public_weight": bool(public_weight),
+        "noise_scale": float(scale),
+        "neighbouring": "add/remove one sample, weights <= 1",
+    }
+    # The sample count would reveal the weight: it is released only as public.
+    count = sketch.count if public_weight else int(round(weight))
+    return Sketch(
+        sketch.operator,
+        sketch.cos_sums + noise[0],
+        sketch.sin_sums + noise[1],
+        weight,
+        count,
+        np.asarray(lower, dtype=np.float64),
+        np.asarray(upper, dtype=np.float64),
+        decay=sketch.decay,
+        privacy=privacy,
+        metadata=sketch.metadata,
+    )
+
+
+def compose_disjoint(a: dict, b: dict) -> dict:
+    """Privacy of the merge of private sketches of disjoint data (parallel
+    composition): the weakest guarantee of the parts."""
+    out = dict(a)
+    out["epsilon"] = max(a["epsilon"], b["epsilon"])
+    out["delta"] = max(a["delta"], b["delta"])
+    if a.get("mechanism") != b.get("mechanism"):
+        out["mechanism"] = "mixed"
+    return out
