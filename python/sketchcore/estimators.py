@@ -17,13 +17,15 @@ from threadpoolctl import threadpool_limits
 from sketchcore.decoders import AtomModel, DecodeResult, clompr
 from sketchcore.exceptions import DimensionMismatchError, EmptySketchError, InvalidParameterError
 from sketchcore.operator import OPERATOR_KINDS, SketchOperator
-from sketchcore.scale import estimate_sigma
+from sketchcore.scale import estimate_sigma, sample_windows
 from sketchcore.sketch import BACKENDS, Sketch
 
 __all__ = ["CompressiveKMeans", "CompressiveGMM", "default_sketch_size"]
 
 #: Rows of the data kept (when fitting from data) as starting points of new atoms.
 _START_POOL = 1000
+#: Rows read (as random windows) to estimate sigma and pick starting points.
+_SAMPLE_ROWS = 5000
 
 
 def default_sketch_size(n_components: int, dim: int, covariance: bool = False) -> int:
@@ -58,8 +60,9 @@ class _CompressiveMixture(BaseEstimator):
     def _n_components(self) -> int:
         raise NotImplementedError
 
-    def _make_operator(self, X: np.ndarray, rng: np.random.RandomState) -> SketchOperator:
-        d = X.shape[1]
+    def _make_operator(self, sample: np.ndarray, rng: np.random.RandomState) -> SketchOperator:
+        """Operator for data represented by ``sample`` (sigma is estimated on it)."""
+        d = sample.shape[1]
         if isinstance(self.operator, SketchOperator):
             if self.operator.dim != d:
                 raise DimensionMismatchError(f"the operator has dim {self.operator.dim}, the data {d}")
@@ -67,27 +70,54 @@ class _CompressiveMixture(BaseEstimator):
         m = self.sketch_size or default_sketch_size(self._n_components(), d, self._gaussian_output)
         seed = int(rng.randint(0, 2**31 - 1))
         if isinstance(self.sigma, str):
-            sigma = estimate_sigma(X, seed=seed)
+            sigma = estimate_sigma(sample, seed=seed)
         else:
             sigma = float(self.sigma)
         return SketchOperator(d, m, sigma=sigma, kind=self.operator, seed=seed)
 
-    def _fit_data(self, X: Any, sample_weight: Any) -> np.ndarray:
+    def _fit_data(self, X: Any, sample_weight: Any) -> np.ndarray | None:
+        from sketchcore.distributed import is_dask_array
+
+        if is_dask_array(X):
+            return self._fit_dask(X, sample_weight)
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=1)
         rng = check_random_state(self.random_state)
-        op = self._make_operator(X, rng)
+        sample = sample_windows(X, _SAMPLE_ROWS, seed=int(rng.randint(0, 2**31 - 1)))
+        op = self._make_operator(sample, rng)
         t0 = time.perf_counter()
         sketch = op.sketch(X, sample_weight, backend=self.backend)
         self.sketch_time_ = time.perf_counter() - t0
-        # Starting points of new atoms: rows drawn in proportion to their weight.
-        p = None
         if sample_weight is not None and sketch.weight > 0:
-            w = np.asarray(sample_weight, dtype=np.float64)
-            p = w / w.sum()
-        size = min(_START_POOL, X.shape[0] if p is None else int(np.count_nonzero(p)))
-        pool_rows = rng.choice(X.shape[0], size=max(size, 1), replace=False, p=p) if size else []
-        self._decode(sketch, None, np.asarray(X[np.sort(pool_rows)], dtype=np.float64), rng)
+            # Starting points drawn in proportion to the weights.
+            p = np.asarray(sample_weight, dtype=np.float64) / sketch.weight
+            size = min(_START_POOL, int(np.count_nonzero(p)))
+            pool = X[np.sort(rng.choice(X.shape[0], size=size, replace=False, p=p / p.sum()))]
+        else:
+            pool = self._pool(sample, rng)
+        self._decode(sketch, None, np.asarray(pool, dtype=np.float64), rng)
         return X
+
+    @staticmethod
+    def _pool(sample: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
+        """Starting points of new atoms: a random subset of the sample rows."""
+        return sample[np.sort(rng.choice(len(sample), size=min(len(sample), _START_POOL), replace=False))]
+
+    def _fit_dask(self, X: Any, sample_weight: Any) -> None:
+        """One pass over a dask array; sigma and start points come from a cheap
+        sample of a few random blocks, never a second pass."""
+        if X.ndim != 2:
+            from sketchcore.exceptions import DataShapeError
+
+            raise DataShapeError(f"X must be 2-D, got shape {X.shape}")
+        rng = check_random_state(self.random_state)
+        sample = sample_windows(X, _SAMPLE_ROWS, seed=int(rng.randint(0, 2**31 - 1)))
+        self.n_features_in_ = X.shape[1]
+        op = self._make_operator(sample, rng)
+        t0 = time.perf_counter()
+        sketch = op.sketch(X, sample_weight)
+        self.sketch_time_ = time.perf_counter() - t0
+        self._decode(sketch, None, np.asarray(self._pool(sample, rng), dtype=np.float64), rng)
+        return None
 
     def _decode(
         self,
@@ -162,7 +192,8 @@ class _CompressiveMixture(BaseEstimator):
             self._validate_params()
             X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=1)
             self._stream_rng = check_random_state(self.random_state)
-            op = self._make_operator(X, self._stream_rng)
+            op = self._make_operator(sample_windows(X, _SAMPLE_ROWS, seed=int(self._stream_rng.randint(0, 2**31 - 1))),
+                                     self._stream_rng)
             self.sketch_ = Sketch.empty(op)
             self._stream_pool = np.empty((0, X.shape[1]))
         else:
@@ -309,7 +340,8 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
         sample_weight : array-like (n_samples,), optional
         """
         X = self._fit_data(X, sample_weight)
-        if self.compute_labels:
+        # Labels need a pass over the data: done for in-memory arrays only.
+        if self.compute_labels and X is not None:
             self.labels_ = self._labels(X)
         return self
 
@@ -340,7 +372,7 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
         """Fits, then returns the closest centroid of each training sample."""
         self.fit(X, sample_weight=sample_weight)
-        return self.labels_ if self.compute_labels else self.predict(X)
+        return self.labels_ if hasattr(self, "labels_") else self.predict(X)
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Opposite of the sum of squared distances to the closest centroid (SSE)."""

@@ -22,7 +22,7 @@ from scipy.optimize import minimize_scalar
 from sketchcore._validation import as_data_matrix
 from sketchcore.exceptions import EmptySketchError, InvalidParameterError
 
-__all__ = ["estimate_sigma", "draw_subset"]
+__all__ = ["estimate_sigma", "draw_subset", "sample_windows"]
 
 
 def draw_subset(X: Any, n_samples: int, seed: int | None = 0) -> np.ndarray:
@@ -47,6 +47,31 @@ def draw_subset(X: Any, n_samples: int, seed: int | None = 0) -> np.ndarray:
     if isinstance(X, Iterable):
         return _reservoir(X, n_samples, rng)
     raise InvalidParameterError(f"cannot draw samples from {type(X).__name__}")
+
+
+def sample_windows(X: Any, n_samples: int, seed: int | None = 0, n_windows: int = 32) -> np.ndarray:
+    """Up to ``n_samples`` rows taken as ``n_windows`` runs of consecutive rows
+    at random offsets.
+
+    The rows depend only on ``len(X)`` and the seed, so a NumPy array and a
+    dask array of the same data give the same sample; a dask array computes
+    only the blocks the windows touch (a cheap sample, not a pass).
+    """
+    n = int(X.shape[0])
+    if n <= n_samples:
+        return as_data_matrix(np.asarray(X[:]))
+    rng = np.random.default_rng(seed)
+    length = -(-n_samples // n_windows)
+    starts = np.sort(rng.choice(n - length + 1, size=n_windows, replace=False))
+    # Merge overlapping windows so no row is taken twice.
+    ranges: list[list[int]] = []
+    for s in starts:
+        if ranges and s <= ranges[-1][1]:
+            ranges[-1][1] = int(s) + length
+        else:
+            ranges.append([int(s), int(s) + length])
+    parts = [np.asarray(X[a:b]) for a, b in ranges]
+    return as_data_matrix(np.concatenate(parts)[:n_samples])
 
 
 def _reservoir(chunks: Iterable[Any], k: int, rng: np.random.Generator) -> np.ndarray:

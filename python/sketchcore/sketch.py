@@ -14,7 +14,7 @@ from sketchcore.operator import SketchOperator
 
 __all__ = ["Sketch", "sketch_array", "BACKENDS"]
 
-BACKENDS = ("auto", "rust", "numpy")
+BACKENDS = ("auto", "rust", "numpy", "dask")
 
 
 class Sketch:
@@ -276,6 +276,14 @@ def sketch_array(
     """Sketch of an in-memory array; see :meth:`SketchOperator.sketch`."""
     if backend not in BACKENDS:
         raise InvalidParameterError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    from sketchcore.distributed import is_dask_array
+
+    if is_dask_array(X) or backend == "dask":
+        if not is_dask_array(X):
+            raise InvalidParameterError("backend='dask' needs a dask array")
+        from sketchcore.distributed import sketch_dask_array
+
+        return sketch_dask_array(operator, X, weights)
     X = as_data_matrix(X, operator.dim)
     w = as_weights(weights, X.shape[0])
     threads = check_n_threads(n_threads)
