@@ -1,0 +1,45 @@
+"""Dask backends: threaded scheduler and a 2-process LocalCluster."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import sketchcore
+
+from .common import LARGE, mixture
+
+
+class DaskSketch:
+    params = (["threads", "local_cluster_2"],)
+    param_names = ["scheduler"]
+    timeout = 300
+
+    def setup(self, scheduler):
+        try:
+            import dask
+            import dask.array as da
+        except ImportError as exc:
+            raise NotImplementedError("dask not installed") from exc
+        n = 4_000_000 if LARGE else 400_000
+        self.X = da.from_array(mixture(n, 40, dtype=np.float32), chunks=(n // 16, 40))
+        self.op = sketchcore.SketchOperator(40, 1000, sigma=6.0, seed=0)
+        self.client = self.cluster = None
+        if scheduler == "threads":
+            self.ctx = dask.config.set(scheduler="threads")
+            self.ctx.__enter__()
+        else:
+            from distributed import Client, LocalCluster
+
+            self.cluster = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None, host="127.0.0.1")
+            self.client = Client(self.cluster)
+            self.ctx = None
+
+    def teardown(self, scheduler):
+        if self.ctx is not None:
+            self.ctx.__exit__(None, None, None)
+        if self.client is not None:
+            self.client.close()
+            self.cluster.close()
+
+    def time_sketch(self, scheduler):
+        self.op.sketch(self.X)
