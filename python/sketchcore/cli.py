@@ -12,7 +12,7 @@ import numpy as np
 __all__ = ["main"]
 
 
-def _demo(args: argparse.Namespace) -> int:
+def _speed(args: argparse.Namespace) -> int:
     """Sketches a generated Gaussian mixture and compares with the NumPy reference."""
     import sketchcore
     from sketchcore import _core
@@ -58,6 +58,90 @@ def _simd(args: argparse.Namespace) -> int:
     print(f"best: {sketchcore.simd_level()}")
     print(f"available: {', '.join(sketchcore.available_simd_levels())}")
     print(f"threads: {_core.default_num_threads()}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """The main job on the built-in synthetic audio corpus."""
+    from sketchcore.demo import run_demo
+
+    run_demo(args.out, quick=args.quick, k=args.clusters, seed=args.seed, progress=sys.stderr.isatty())
+    return 0
+
+
+def _sketch(args: argparse.Namespace) -> int:
+    """Sketches audio files and folders."""
+    from sketchcore.audio import FeatureConfig, sketch_corpus
+
+    cfg = FeatureConfig(kind=args.features, sample_rate=args.sample_rate, hop_length=args.hop_length,
+                        n_mfcc=args.n_mfcc, deltas=args.deltas, n_mels=args.n_mels, stack=args.stack)
+    sigma: float | str = args.sigma if args.sigma in ("auto", "envelope") else float(args.sigma)
+    m = args.sketch_size or 5 * (2 * cfg.dim + 1) * 16
+    client = cluster = None
+    if args.dask or args.workers:
+        from distributed import Client, LocalCluster
+
+        if args.workers:
+            cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None)
+        client = Client(args.dask or cluster)
+    try:
+        sk, report = sketch_corpus(args.paths, args.output, features=cfg, sketch_size=m, kind=args.operator,
+                                   sigma=sigma, seed=args.seed, resume=args.resume,
+                                   checkpoint_seconds=args.checkpoint_every, client=client,
+                                   progress=not args.quiet)
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    print(report.summary())
+    if report.skipped:
+        print(f"{len(report.skipped)} files skipped; listed in {args.output}.log")
+    print(f"wrote {args.output} (m = {sk.sketch_size}, dim = {sk.dim}, sigma = {sk.operator.sigma:.4g})")
+    return 0
+
+
+def _fit(args: argparse.Namespace) -> int:
+    """Decodes a model from a sketch file and writes it."""
+    import json
+
+    from sketchcore import CompressiveGMM, CompressiveKMeans, Sketch
+
+    sk = Sketch.load(args.sketch)
+    standardize = not args.no_standardize and "feature_moments" in sk.metadata
+    target = sk.standardized() if standardize else sk
+    Est = CompressiveKMeans if args.model == "kmeans" else CompressiveGMM
+    est = Est(args.components, n_replicates=args.replicates, random_state=args.seed).fit_sketch(target)
+    mean = target.operator.mean if standardize else np.zeros(sk.dim)
+    std = target.operator.std if standardize else np.ones(sk.dim)
+    means = (est.cluster_centers_ if args.model == "kmeans" else est.means_) * std + mean
+    model = {
+        "model": args.model,
+        "n_components": args.components,
+        "weights": est.weights_.tolist(),
+        "means": means.tolist(),
+        "residual": est.residual_,
+        "standardization": {"mean": mean.tolist(), "std": std.tolist()} if standardize else None,
+        "features": sk.metadata.get("features"),
+        "sketch": {"file": str(args.sketch), "fingerprint": sk.fingerprint, "count": sk.count},
+        "coordinates": "raw feature units",
+    }
+    if args.model == "gmm":
+        model["covariances"] = (est.covariances_ * std**2).tolist()
+    if str(args.output).endswith(".npz"):
+        np.savez(args.output, **{k: np.asarray(v) for k, v in model.items()
+                                 if isinstance(v, (list, float, int)) and k != "features"},
+                 meta=json.dumps(model))
+    else:
+        with open(args.output, "w") as f:
+            json.dump(model, f, indent=1)
+    print(f"{args.model} with {args.components} components from {sk.count} frames "
+          f"(decoded in {est.decode_time_:.2f} s, relative residual {est.residual_:.4f})")
+    print(f"{'component':>9}  {'weight':>7}  {'mean (first 4 features)':<40}")
+    for i in np.argsort(-est.weights_):
+        head = ", ".join(f"{v:8.3f}" for v in means[i][:4])
+        print(f"{i:>9}  {est.weights_[i]:7.3f}  {head}")
+    print(f"wrote {args.output}")
     return 0
 
 
@@ -108,15 +192,70 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    demo = sub.add_parser("demo", help="sketch generated data and compare speed and accuracy with NumPy")
-    demo.add_argument("--n-samples", type=int, default=1_000_000, help="rows of generated data (default 1e6)")
-    demo.add_argument("--dim", type=int, default=10, help="features (default 10)")
-    demo.add_argument("--n-clusters", type=int, default=10, help="mixture components (default 10)")
-    demo.add_argument("--sketch-size", type=int, default=1000, help="frequencies m (default 1000)")
-    demo.add_argument("--reference-rows", type=int, default=20_000,
-                      help="rows the slow NumPy reference is timed on (scaled to all rows)")
+    demo = sub.add_parser(
+        "demo",
+        help="the main job on a built-in synthetic audio corpus: sketch, fit k-means and a GMM, compare with scikit-learn",
+        description="Synthesises a small deterministic audio corpus (notes of several timbres and pitches, noise "
+        "bursts, speech-like vowel sequences, silences), sketches its log-mel frames in one pass, fits "
+        "CompressiveKMeans and CompressiveGMM from the sketch, compares with scikit-learn on the same frames "
+        "and writes a figure.",
+    )
+    demo.add_argument("--out", default="sketchcore-demo", help="folder for the corpus, sketch and figure")
+    demo.add_argument("-k", "--clusters", type=int, default=8)
+    demo.add_argument("--quick", action="store_true", help="a smaller corpus (for CI)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_demo)
+
+    sketch = sub.add_parser(
+        "sketch",
+        help="sketch the audio frames of files and folders into one .sketch file",
+        description="Walks PATHS for audio files (wav, flac, ogg, mp3, aiff...), extracts frame features, and "
+        "sketches them in one pass. Unreadable files are skipped with a warning and listed in OUTPUT.log. "
+        "OUTPUT is rewritten atomically at every checkpoint; --resume continues an interrupted run.",
+    )
+    sketch.add_argument("paths", nargs="+", metavar="PATH")
+    sketch.add_argument("-o", "--output", required=True, help="output .sketch file (also the checkpoint)")
+    sketch.add_argument("--features", choices=["mfcc", "logmel"], default="mfcc")
+    sketch.add_argument("--n-mfcc", type=int, default=20)
+    sketch.add_argument("--deltas", action="store_true", help="append MFCC deltas and delta-deltas")
+    sketch.add_argument("--n-mels", type=int, default=64)
+    sketch.add_argument("--stack", type=int, default=0, help="neighbouring frames stacked on each side")
+    sketch.add_argument("--sample-rate", type=int, default=22050)
+    sketch.add_argument("--hop-length", type=int, default=512)
+    sketch.add_argument("--sketch-size", type=int, default=None, help="frequencies m (default 5 (2d+1) 16)")
+    sketch.add_argument("--operator", choices=["dense", "structured"], default="dense")
+    sketch.add_argument("--sigma", default="auto",
+                        help="'auto' (1.2 x the features' typical standard deviation), 'envelope' (the published "
+                        "heuristic) or a positive number")
+    sketch.add_argument("--seed", type=int, default=0)
+    sketch.add_argument("--resume", action="store_true", help="continue from OUTPUT if it exists")
+    sketch.add_argument("--checkpoint-every", type=float, default=30.0, metavar="SECONDS")
+    group = sketch.add_mutually_exclusive_group()
+    group.add_argument("--dask", metavar="SCHEDULER_ADDRESS", help="run on a Dask cluster (tcp://host:8786)")
+    group.add_argument("--workers", type=int, help="run on a local Dask cluster of N worker processes")
+    sketch.add_argument("--quiet", action="store_true", help="no progress bar")
+    sketch.set_defaults(func=_sketch)
+
+    fit = sub.add_parser("fit", help="learn k-means centroids or a diagonal GMM from a .sketch file")
+    fit.add_argument("model", choices=["kmeans", "gmm"])
+    fit.add_argument("sketch", metavar="SKETCH")
+    fit.add_argument("-k", "--components", type=int, required=True)
+    fit.add_argument("-o", "--output", required=True, help="model file (.json or .npz)")
+    fit.add_argument("--no-standardize", action="store_true",
+                     help="decode in raw feature units (default: standardised by the corpus statistics)")
+    fit.add_argument("--replicates", type=int, default=3)
+    fit.add_argument("--seed", type=int, default=0)
+    fit.set_defaults(func=_fit)
+
+    speed = sub.add_parser("speed", help="sketch generated data and compare speed and accuracy with NumPy")
+    speed.add_argument("--n-samples", type=int, default=1_000_000, help="rows of generated data (default 1e6)")
+    speed.add_argument("--dim", type=int, default=10, help="features (default 10)")
+    speed.add_argument("--n-clusters", type=int, default=10, help="mixture components (default 10)")
+    speed.add_argument("--sketch-size", type=int, default=1000, help="frequencies m (default 1000)")
+    speed.add_argument("--reference-rows", type=int, default=20_000,
+                       help="rows the slow NumPy reference is timed on (scaled to all rows)")
+    speed.add_argument("--seed", type=int, default=0)
+    speed.set_defaults(func=_speed)
 
     merge = sub.add_parser("merge", help="merge sketch files of disjoint data (same operator)")
     merge.add_argument("inputs", nargs="+", metavar="SKETCH", help="input .sketch files")

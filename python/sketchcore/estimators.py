@@ -140,6 +140,8 @@ class _CompressiveMixture(BaseEstimator):
         var_upper = np.maximum(half_span2, self._var_floor(half_span2))
         var_lower = np.minimum(self._var_floor(half_span2), var_upper)
         model = AtomModel(op, True, lower, upper, var_bounds=(var_lower, var_upper))
+        if pool is None and sketch.samples is not None and len(sketch.samples):
+            pool = sketch.samples
         var0 = np.clip(np.full(op.dim, op.sigma**2), var_lower, var_upper)
         z = sketch.z
         k = self._n_components()

@@ -17,7 +17,8 @@ Header keys: ``format_version``, ``operator`` (the parameters of
 ``count``, ``privacy`` (null or the mechanism and budget), ``metadata``
 (free JSON), ``created`` (UTC, ISO 8601), ``sketchcore_version`` and
 ``arrays`` (``[[name, length], ...]`` for ``cos_sums``, ``sin_sums``,
-``lower``, ``upper``).
+``lower``, ``upper``, then optionally ``samples``, the decoders' starting
+points) and ``sample_capacity``.
 
 Loading verifies, in order: the magic, the version (newer versions are
 refused with :class:`UnsupportedFormatError`), the total length, the checksum
@@ -61,7 +62,8 @@ def encode_sketch(sketch, metadata: dict | None = None) -> bytes:
     meta = dict(sketch.metadata)
     if metadata:
         meta.update(metadata)
-    arrays = [getattr(sketch, name) for name in _ARRAYS]
+    names = list(_ARRAYS) + (["samples"] if sketch.samples is not None else [])
+    arrays = [getattr(sketch, name) for name in names]
     header = {
         "format_version": FORMAT_VERSION,
         "operator": sketch.operator.get_params(),
@@ -73,7 +75,8 @@ def encode_sketch(sketch, metadata: dict | None = None) -> bytes:
         "metadata": meta,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         "sketchcore_version": __version__,
-        "arrays": [[name, int(a.size)] for name, a in zip(_ARRAYS, arrays)],
+        "arrays": [[name, int(a.size)] for name, a in zip(names, arrays)],
+        "sample_capacity": int(sketch.sample_capacity),
     }
     head = json.dumps(header, sort_keys=True).encode("utf-8")
     body = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(head)) + head
@@ -116,7 +119,8 @@ def decode_sketch(data: bytes, source: str = "<bytes>"):
         header = json.loads(body[start : start + head_len].decode("utf-8"))
         lengths = [(name, int(n)) for name, n in header["arrays"]]
         payload = np.frombuffer(body, dtype="<f8", offset=start + head_len)
-        if [name for name, _ in lengths] != list(_ARRAYS) or payload.size != sum(n for _, n in lengths):
+        names = [name for name, _ in lengths]
+        if names[:4] != list(_ARRAYS) or names[4:] not in ([], ["samples"]) or payload.size != sum(n for _, n in lengths):
             raise ValueError("payload size does not match the header")
         arrays, pos = {}, 0
         for name, n in lengths:
@@ -144,6 +148,8 @@ def decode_sketch(data: bytes, source: str = "<bytes>"):
         decay=decay,
         privacy=header.get("privacy"),
         metadata=header.get("metadata"),
+        samples=arrays.get("samples"),
+        sample_capacity=int(header.get("sample_capacity", 0)),
     )
 
 

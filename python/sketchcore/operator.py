@@ -347,6 +347,9 @@ class SketchOperator:
     def from_params(cls, params: dict[str, Any]) -> SketchOperator:
         """Rebuilds an operator from :meth:`get_params` output."""
         p = dict(params)
+        standardize = p.pop("standardize", None)
+        if standardize is not None:
+            return StandardizedOperator(cls.from_params(p), standardize["mean"], standardize["std"])
         sigma = p.pop("sigma")
         sigma = float.fromhex(sigma) if isinstance(sigma, str) else float(sigma)
         return cls(
@@ -492,6 +495,69 @@ class SketchOperator:
         # Pickles as its parameters (a few bytes), never the d x m matrix;
         # the fingerprint is checked when it is rebuilt.
         return (_rebuild_operator, (self.get_params(), self.fingerprint))
+
+
+class StandardizedOperator:
+    """An operator seen from standardised coordinates ``u = (x - mean) / std``.
+
+    Since ``omega . x + xi = (std * omega) . u + (xi + omega . mean)``, a sketch
+    of raw data made with ``base`` *is* the sketch of the standardised data
+    under frequencies ``std[:, None] * Omega`` and dither ``xi + mean @ Omega``,
+    exactly. So standardisation statistics can come from the same single pass
+    as the sketch, and decoders work in standardised coordinates.
+    """
+
+    kind = "standardized"
+
+    def __init__(self, base: SketchOperator, mean: Any, std: Any) -> None:
+        mean = np.asarray(mean, dtype=np.float64)
+        std = np.asarray(std, dtype=np.float64)
+        if mean.shape != (base.dim,) or std.shape != (base.dim,):
+            from sketchcore.exceptions import DimensionMismatchError
+
+            raise DimensionMismatchError(f"mean and std must have shape ({base.dim},)")
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std)) and np.all(std > 0)):
+            raise InvalidParameterError("mean must be finite and std finite and positive")
+        self.base, self.mean, self.std = base, mean, std
+        self.dim, self.sketch_size = base.dim, base.sketch_size
+        self.quantize, self.has_dither, self.radius, self.seed = base.quantize, True, base.radius, base.seed
+        # Typical scale of the components in standardised units.
+        self.sigma = float(base.sigma / np.exp(np.mean(np.log(std))))
+        freqs = std[:, None] * base.frequencies
+        freqs.setflags(write=False)
+        self._frequencies = freqs
+        xi = base.dither + mean @ base.frequencies
+        xi.setflags(write=False)
+        self._dither = xi
+        self._squared: np.ndarray | None = None
+        h = hashlib.sha256(base.fingerprint.encode())
+        h.update(mean.astype("<f8").tobytes())
+        h.update(std.astype("<f8").tobytes())
+        self.fingerprint = h.hexdigest()
+
+    frequencies = property(lambda self: self._frequencies, doc="Frequencies in standardised coordinates (d x m).")
+    dither = property(lambda self: self._dither, doc="Dither in standardised coordinates (m,).")
+
+    @property
+    def squared_frequencies(self) -> np.ndarray:
+        if self._squared is None:
+            self._squared = self._frequencies * self._frequencies
+        return self._squared
+
+    def project(self, points: np.ndarray) -> np.ndarray:
+        return np.atleast_2d(np.asarray(points, dtype=np.float64)) @ self._frequencies
+
+    def get_params(self) -> dict[str, Any]:
+        return {**self.base.get_params(), "standardize": {"mean": self.mean.tolist(), "std": self.std.tolist()}}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StandardizedOperator) and other.fingerprint == self.fingerprint
+
+    def __hash__(self) -> int:
+        return hash(self.fingerprint)
+
+    def __repr__(self) -> str:
+        return f"StandardizedOperator({self.base!r})"
 
 
 def _rebuild_operator(params: dict[str, Any], fingerprint: str) -> SketchOperator:

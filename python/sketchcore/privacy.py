@@ -18,7 +18,8 @@ guarantee, with its assumptions:
   ``epsilon_weight = weight_share * epsilon`` (default 10%; sequential
   composition, delta all to the sums).
 * The data box (``lower``/``upper``) would leak extreme samples: it is
-  replaced by a box given by the caller (``bounds``) or by infinities.
+  replaced by a box given by the caller (``bounds``) or by infinities. The
+  sample of rows some sketches carry (decoder starting points) is dropped.
 
 A private sketch can be merged only with other private sketches of disjoint
 data (parallel composition: the guarantee is the weakest of the parts'), and

@@ -41,6 +41,12 @@ class Sketch:
         Set by :func:`sketchcore.privacy.privatize`: the mechanism and budget.
     metadata : dict, optional
         Free JSON-serialisable information saved with the sketch.
+    samples : ndarray (n, dim), optional
+        A uniform random sample of the rows (at most ``sample_capacity``),
+        kept through :meth:`update` and merges. It is not part of the sketch:
+        decoders only use it as starting points of new atoms (much more
+        robust than uniform starts in high dimension). :func:`privatize`
+        drops it. ``sample_capacity=0`` (the default) keeps none.
 
     Notes
     -----
@@ -61,8 +67,12 @@ class Sketch:
         decay: float = 1.0,
         privacy: dict | None = None,
         metadata: dict | None = None,
+        samples: np.ndarray | None = None,
+        sample_capacity: int = 0,
     ) -> None:
         self.operator = operator
+        self.sample_capacity = int(sample_capacity)
+        self.samples = None if samples is None else np.asarray(samples, dtype=np.float64).reshape(-1, operator.dim)
         if not (isinstance(decay, (int, float, np.floating)) and 0.0 < float(decay) <= 1.0):
             raise InvalidParameterError(f"decay must be in (0, 1], got {decay!r}")
         self.decay = float(decay)
@@ -81,10 +91,30 @@ class Sketch:
             raise InvalidParameterError(f"data box must have shape ({d},)")
 
     @classmethod
-    def empty(cls, operator: SketchOperator, *, decay: float = 1.0) -> Sketch:
+    def empty(cls, operator: SketchOperator, *, decay: float = 1.0, sample_capacity: int = 0) -> Sketch:
         """The sketch of no data: weight 0, the identity of ``+``."""
         m, d = operator.sketch_size, operator.dim
-        return cls(operator, np.zeros(m), np.zeros(m), 0.0, 0, np.full(d, np.inf), np.full(d, -np.inf), decay=decay)
+        return cls(operator, np.zeros(m), np.zeros(m), 0.0, 0, np.full(d, np.inf), np.full(d, -np.inf), decay=decay,
+                   samples=np.empty((0, d)) if sample_capacity else None, sample_capacity=sample_capacity)
+
+    def _merge_samples(self, other_samples: np.ndarray | None, other_count: int) -> None:
+        """Uniform sample of the union: hypergeometric split between the two
+        samples, seeded by the fingerprint and counts (deterministic)."""
+        cap = self.sample_capacity
+        if not cap or other_samples is None or len(other_samples) == 0:
+            return
+        mine = self.samples if self.samples is not None else np.empty((0, self.dim))
+        rng = np.random.default_rng([int(self.fingerprint[:12], 16), self.count, other_count])
+        total = min(cap, len(mine) + len(other_samples))
+        n_mine_rows, n_other_rows = self.count, other_count
+        if n_mine_rows + n_other_rows == 0:
+            return
+        take_mine = int(rng.hypergeometric(max(n_mine_rows, len(mine)), max(n_other_rows, len(other_samples)), total))
+        take_mine = min(take_mine, len(mine))
+        take_other = min(total - take_mine, len(other_samples))
+        parts = [mine[np.sort(rng.choice(len(mine), take_mine, replace=False))],
+                 other_samples[np.sort(rng.choice(len(other_samples), take_other, replace=False))]]
+        self.samples = np.concatenate(parts)
 
     # -- streaming -------------------------------------------------------------
 
@@ -116,6 +146,8 @@ class Sketch:
             self.sin_sums *= old
             self.weight *= old
         part = sketch_array(self.operator, X, w, n_threads=n_threads, simd=simd)
+        if self.sample_capacity and n:
+            self._merge_samples(np.asarray(X, dtype=np.float64), n)
         self.cos_sums += part.cos_sums
         self.sin_sums += part.sin_sums
         self.weight += part.weight
@@ -123,6 +155,41 @@ class Sketch:
         np.minimum(self.lower, part.lower, out=self.lower)
         np.maximum(self.upper, part.upper, out=self.upper)
         return self
+
+    def standardized(self, mean: Any = None, std: Any = None) -> Sketch:
+        """The same sketch seen from standardised coordinates ``(x - mean) / std``.
+
+        Exact (see :class:`~sketchcore.operator.StandardizedOperator`). By
+        default ``mean`` and ``std`` come from the streamed feature moments
+        that :func:`sketchcore.audio.sketch_corpus` stores in the metadata.
+        """
+        from sketchcore.operator import StandardizedOperator
+
+        if mean is None or std is None:
+            moments = self.metadata.get("feature_moments")
+            if moments is None:
+                raise InvalidParameterError("pass mean and std (this sketch has no stored feature moments)")
+            from sketchcore.audio import RunningMoments
+
+            rm = RunningMoments.from_dict(moments)
+            mean = rm.mean if mean is None else mean
+            std = rm.std if std is None else std
+        op = StandardizedOperator(self.operator, mean, std)
+        samples = None if self.samples is None else (self.samples - op.mean) / op.std
+        return Sketch(
+            op,
+            self.cos_sums.copy(),
+            self.sin_sums.copy(),
+            self.weight,
+            self.count,
+            (self.lower - op.mean) / op.std,
+            (self.upper - op.mean) / op.std,
+            decay=self.decay,
+            privacy=self.privacy,
+            metadata=self.metadata,
+            samples=samples,
+            sample_capacity=self.sample_capacity,
+        )
 
     # -- files -----------------------------------------------------------------
 
@@ -213,6 +280,9 @@ class Sketch:
         total = items[0].copy()
         for s in items[1:]:
             total._check_compatible(s)
+            if s.samples is not None and len(s.samples):
+                total.sample_capacity = max(total.sample_capacity, s.sample_capacity)
+                total._merge_samples(s.samples, s.count)
             if total.privacy is not None:
                 from sketchcore.privacy import compose_disjoint
 
@@ -237,6 +307,8 @@ class Sketch:
             decay=self.decay,
             privacy=self.privacy,
             metadata=self.metadata,
+            samples=None if self.samples is None else self.samples.copy(),
+            sample_capacity=self.sample_capacity,
         )
 
     def __eq__(self, other: object) -> bool:
