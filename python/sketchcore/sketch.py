@@ -148,13 +148,17 @@ class Sketch:
         part = sketch_array(self.operator, X, w, n_threads=n_threads, simd=simd)
         if self.sample_capacity and n:
             self._merge_samples(np.asarray(X, dtype=np.float64), n)
-        self.cos_sums += part.cos_sums
-        self.sin_sums += part.sin_sums
-        self.weight += part.weight
-        self.count += part.count
-        np.minimum(self.lower, part.lower, out=self.lower)
-        np.maximum(self.upper, part.upper, out=self.upper)
+        self._add_sums(part)
         return self
+
+    def _add_sums(self, other: Sketch) -> None:
+        """Adds the sums, weight, count and box of ``other`` in place (no checks)."""
+        self.cos_sums += other.cos_sums
+        self.sin_sums += other.sin_sums
+        self.weight += other.weight
+        self.count += other.count
+        np.minimum(self.lower, other.lower, out=self.lower)
+        np.maximum(self.upper, other.upper, out=self.upper)
 
     def standardized(self, mean: Any = None, std: Any = None) -> Sketch:
         """The same sketch seen from standardised coordinates ``(x - mean) / std``.
@@ -287,12 +291,7 @@ class Sketch:
                 from sketchcore.privacy import compose_disjoint
 
                 total.privacy = compose_disjoint(total.privacy, s.privacy)
-            total.cos_sums += s.cos_sums
-            total.sin_sums += s.sin_sums
-            total.weight += s.weight
-            total.count += s.count
-            np.minimum(total.lower, s.lower, out=total.lower)
-            np.maximum(total.upper, s.upper, out=total.upper)
+            total._add_sums(s)
         return total
 
     def copy(self) -> Sketch:
