@@ -184,3 +184,13 @@ def test_operator_choices_and_quantized(operator):
     qop = sketchcore.SketchOperator.from_data(X, 2000, seed=2, dither=True, quantize=True)
     q = CompressiveKMeans(3, operator=qop, random_state=0).fit(X)
     assert sse(X, q.cluster_centers_) / ref.inertia_ < 1.1
+
+
+@pytest.mark.parametrize("Est", [CompressiveKMeans, CompressiveGMM])
+def test_split_decoder_small_k(Est):
+    X, _, _ = literature_mixture(30_000, 6, k=4, seed=11)
+    ref = KMeans(4, n_init=10, random_state=0).fit(X)
+    est = Est(4, method="split", random_state=0).fit(X)
+    centers = est.cluster_centers_ if Est is CompressiveKMeans else est.means_
+    assert sse(X, centers) / ref.inertia_ < 1.05
+    assert np.isclose(est.weights_.sum(), 1.0) and centers.shape == (4, 6)
