@@ -43,3 +43,32 @@ class DaskSketch:
 
     def time_sketch(self, scheduler):
         self.op.sketch(self.X)
+
+
+class CupySketch:
+    """The CUDA kernels (skipped without CuPy and a GPU)."""
+
+    params = ([(10_000_000, 12, 1000)] + ([(200_000_000, 12, 10_000)] if LARGE else []),)
+    param_names = ["N, d, m"]
+    timeout = 600
+
+    def setup(self, shape):
+        try:
+            import cupy
+
+            if cupy.cuda.runtime.getDeviceCount() < 1:
+                raise RuntimeError("no device")
+        except Exception as exc:
+            raise NotImplementedError(f"CuPy/GPU unavailable: {exc}") from exc
+        n, d, m = shape
+        self.cupy = cupy
+        rows = min(n, 20_000_000)
+        self.X = cupy.random.default_rng(0).standard_normal((rows, d), dtype=cupy.float32)
+        self.repeat = n // rows
+        self.op = sketchcore.SketchOperator(d, m, sigma=3.0, seed=0)
+        self.op.sketch(self.X[:1000])  # compile and warm up
+
+    def time_sketch(self, shape):
+        for _ in range(self.repeat):
+            self.op.sketch(self.X)
+        self.cupy.cuda.Device().synchronize()

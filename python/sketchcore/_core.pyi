@@ -20,6 +20,18 @@ def sketch_dense(
     dither: npt.NDArray[np.float32] | npt.NDArray[np.float64] | None = None,
     weights: npt.NDArray[np.float64] | None = None,
     *,
+    quantize: bool = False,
+    simd: str | None = None,
+    n_threads: int = 0,
+) -> _Sums: ...
+def sketch_structured(
+    x: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    signs: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    scales: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    dither: npt.NDArray[np.float32] | npt.NDArray[np.float64] | None = None,
+    weights: npt.NDArray[np.float64] | None = None,
+    *,
+    quantize: bool = False,
     simd: str | None = None,
     n_threads: int = 0,
 ) -> _Sums: ...
@@ -28,6 +40,8 @@ def sketch_dense_reference_f64(
     omega: npt.NDArray[np.float64],
     dither: npt.NDArray[np.float64] | None = None,
     weights: npt.NDArray[np.float64] | None = None,
+    *,
+    quantize: bool = False,
 ) -> _Sums: ...
 def sin_cos(
     t: npt.NDArray[np.float32] | npt.NDArray[np.float64], *, simd: str | None = None

@@ -434,9 +434,12 @@ class SketchOperator:
             layout (C, Fortran, strided views) is read without a full copy.
         weights : array-like of shape (n_samples,), optional
             Non-negative finite sample weights (default 1).
-        backend : {"auto", "rust", "numpy"}, default="auto"
+        backend : {"auto", "rust", "numpy", "dask", "cupy"}, default="auto"
             ``"rust"``: the fused SIMD kernel (what ``"auto"`` picks for NumPy
-            input). ``"numpy"``: the chunked float64 reference.
+            input). ``"numpy"``: the chunked float64 reference. ``"dask"``:
+            one pass over a dask array (picked for dask input). ``"cupy"``:
+            the CUDA kernels (picked for CuPy input; NumPy input is streamed
+            to the device in chunks).
         n_threads : int, optional
             Worker threads of the Rust kernel (default: all logical CPUs).
         simd : {"avx512", "avx2", "scalar"}, optional

@@ -14,7 +14,7 @@ from sketchcore.operator import SketchOperator
 
 __all__ = ["Sketch", "sketch_array", "BACKENDS"]
 
-BACKENDS = ("auto", "rust", "numpy", "dask")
+BACKENDS = ("auto", "rust", "numpy", "dask", "cupy")
 
 
 class Sketch:
@@ -349,6 +349,10 @@ def sketch_array(
         raise InvalidParameterError(f"backend must be one of {BACKENDS}, got {backend!r}")
     from sketchcore.distributed import is_dask_array
 
+    if backend == "cupy" or (backend == "auto" and type(X).__module__.startswith("cupy")):
+        from sketchcore.cuda import sketch_cupy
+
+        return sketch_cupy(operator, X, weights)
     if is_dask_array(X) or backend == "dask":
         if not is_dask_array(X):
             raise InvalidParameterError("backend='dask' needs a dask array")

@@ -1,0 +1,254 @@
+"""CUDA backend: the kernels of ``sketch.cu`` through CuPy, plus the tools that
+verify them without a GPU.
+
+* :func:`sketch_cupy` sketches a CuPy array (or a NumPy array, copied to the
+  device in chunks) with ``cupy.RawModule``, compiled once per device and
+  cached. Importing :mod:`sketchcore` never imports CuPy.
+* :func:`compile_kernels` compiles ``sketch.cu`` with NVRTC for a given
+  architecture (sm_80, sm_90 ...) without needing a GPU: CI uses the NVRTC
+  library of the ``nvidia-cuda-nvrtc-cu12`` wheel.
+* :func:`emulate_sketch` runs the same kernel source on the CPU through the
+  host emulation harness (``cuda_emu.h`` + ``emu_harness.cpp``, built with the
+  system C++ compiler), for tests against the NumPy reference.
+
+Precision: phases in the input precision, ``sincosf``/``sincos`` (accurate,
+not the fast-math intrinsics), float64 accumulation; the same tolerances as
+the Rust kernel apply. Install with ``pip install 'sketchcore[cuda]'``
+(``cupy-cuda12x``: pick the wheel matching your driver's CUDA major version,
+``cupy-cuda11x`` for CUDA 11 drivers).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sketchcore.exceptions import BackendUnavailableError
+
+__all__ = ["KERNEL_SOURCE", "LaunchConfig", "launch_config", "compile_kernels", "emulate_sketch", "sketch_cupy"]
+
+_HERE = Path(__file__).resolve().parent
+#: The kernel source, kept whole in ``sketch.cu``.
+KERNEL_SOURCE = (_HERE / "sketch.cu").read_text()
+_MAX_TILE = 32  # SC_MAX_TILE in sketch.cu
+_SHARED_BUDGET = 40 * 1024  # bytes of shared memory per block (all GPUs since sm_50 have 48 KiB)
+
+
+@dataclass(frozen=True)
+class LaunchConfig:
+    """How a sketch call is laid out on the device."""
+
+    threads: int  # threads per block = frequencies per block
+    rows_per_block: int  # rows each row-block walks
+    tile: int  # rows staged in shared memory at a time
+    row_blocks: int
+
+    def shared_bytes(self, d: int, itemsize: int) -> int:
+        return _MAX_TILE * 8 + self.tile * d * itemsize
+
+
+def launch_config(n: int, d: int, m: int, itemsize: int, *, target_blocks: int = 1024) -> LaunchConfig:
+    """Block size, rows per block and shared-memory tile for an (n, d, m) sketch."""
+    threads = 128 if m >= 128 else max(32, 1 << (max(m, 1) - 1).bit_length())
+    tile = int(max(1, min(_MAX_TILE, (_SHARED_BUDGET - _MAX_TILE * 8) // max(1, d * itemsize))))
+    freq_blocks = -(-m // threads)
+    want_row_blocks = max(1, target_blocks // freq_blocks)
+    rows_per_block = max(tile, -(-max(n, 1) // want_row_blocks))
+    rows_per_block = -(-rows_per_block // tile) * tile
+    row_blocks = -(-n // rows_per_block) if n else 0
+    return LaunchConfig(threads, rows_per_block, tile, row_blocks)
+
+
+# -- NVRTC (no GPU needed) ------------------------------------------------------
+
+
+def _nvrtc() -> ctypes.CDLL:
+    candidates = []
+    try:
+        import nvidia.cuda_nvrtc as pkg  # the nvidia-cuda-nvrtc-cu12 wheel
+
+        for base in pkg.__path__:
+            candidates += sorted(Path(base, "lib").glob("libnvrtc.so*"))
+    except ImportError:
+        pass
+    candidates += ["libnvrtc.so.12", "libnvrtc.so"]
+    for cand in candidates:
+        try:
+            return ctypes.CDLL(str(cand))
+        except OSError:
+            continue
+    raise BackendUnavailableError("NVRTC not found: pip install nvidia-cuda-nvrtc-cu12 (or install the CUDA toolkit)")
+
+
+def compile_kernels(arch: str = "sm_80", source: str = KERNEL_SOURCE) -> bytes:
+    """Compiles the kernels with NVRTC for ``arch``; returns the CUBIN (real
+    architectures) bytes. Raises ``RuntimeError`` with the compiler log on error."""
+    lib = _nvrtc()
+    prog = ctypes.c_void_p()
+    check = _nvrtc_check(lib)
+    check(lib.nvrtcCreateProgram(ctypes.byref(prog), source.encode(), b"sketch.cu", 0, None, None), prog, "create")
+    opts = [f"--gpu-architecture={arch}".encode(), b"-std=c++17"]
+    arr = (ctypes.c_char_p * len(opts))(*opts)
+    try:
+        status = lib.nvrtcCompileProgram(prog, len(opts), arr)
+        if status != 0:
+            size = ctypes.c_size_t()
+            lib.nvrtcGetProgramLogSize(prog, ctypes.byref(size))
+            log = ctypes.create_string_buffer(size.value)
+            lib.nvrtcGetProgramLog(prog, log)
+            raise RuntimeError(f"NVRTC failed for {arch}:\n{log.value.decode(errors='replace')}")
+        size = ctypes.c_size_t()
+        check(lib.nvrtcGetCUBINSize(prog, ctypes.byref(size)), prog, "cubin size")
+        buf = ctypes.create_string_buffer(size.value)
+        check(lib.nvrtcGetCUBIN(prog, buf), prog, "cubin")
+        return buf.raw
+    finally:
+        lib.nvrtcDestroyProgram(ctypes.byref(prog))
+
+
+def _nvrtc_check(lib):
+    def check(status: int, prog, what: str) -> None:
+        if status != 0:
+            lib.nvrtcGetErrorString.restype = ctypes.c_char_p
+            raise RuntimeError(f"NVRTC {what}: {lib.nvrtcGetErrorString(status).decode()}")
+
+    return check
+
+
+# -- host emulation (tests) -------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _emulator() -> ctypes.CDLL:
+    sources = [_HERE / "emu_harness.cpp", _HERE / "cuda_emu.h", _HERE / "sketch.cu"]
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:16]
+    out = Path(tempfile.gettempdir()) / f"sketchcore_cuda_emu_{digest}.so"
+    if not out.exists():
+        cxx = os.environ.get("CXX", "g++")
+        tmp = out.with_suffix(f".{os.getpid()}.tmp")
+        cmd = [cxx, "-std=c++20", "-O2", "-shared", "-fPIC", "-pthread", f"-I{_HERE}", str(_HERE / "emu_harness.cpp"),
+               "-o", str(tmp)]
+        try:
+            subprocess.run(cmd, check=True, capture_output=True, text=True)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            detail = getattr(exc, "stderr", "") or str(exc)
+            raise BackendUnavailableError(f"cannot build the CUDA emulation harness with {cxx}: {detail}") from exc
+        os.replace(tmp, out)
+    lib = ctypes.CDLL(str(out))
+    for name, ctype in (("emu_sketch_dense_f32", ctypes.c_float), ("emu_sketch_dense_f64", ctypes.c_double)):
+        fn = getattr(lib, name)
+        p = ctypes.POINTER(ctype)
+        dp = ctypes.POINTER(ctypes.c_double)
+        fn.argtypes = [p, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_int, ctypes.c_int, p, p, dp, ctypes.c_int,
+                       ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, dp]
+        fn.restype = None
+    return lib
+
+
+def emulate_sketch(op, X: np.ndarray, weights: np.ndarray | None = None, *, config: LaunchConfig | None = None):
+    """Sketch computed by the CUDA kernel source running on the CPU (tests)."""
+    from sketchcore._validation import as_data_matrix, as_weights
+    from sketchcore.sketch import Sketch
+
+    X = as_data_matrix(X, op.dim)
+    w = as_weights(weights, X.shape[0])
+    n, d = X.shape
+    dtype = X.dtype
+    ctype = ctypes.c_float if dtype == np.float32 else ctypes.c_double
+    omega = np.ascontiguousarray(op.frequencies, dtype=dtype)
+    xi = np.ascontiguousarray(op.dither, dtype=dtype) if op.has_dither else None
+    cfg = config or launch_config(n, d, op.sketch_size, dtype.itemsize)
+    out = np.zeros(2 * op.sketch_size)
+    fn = _emulator().emu_sketch_dense_f32 if dtype == np.float32 else _emulator().emu_sketch_dense_f64
+    ptr = lambda a, t: None if a is None else a.ctypes.data_as(ctypes.POINTER(t))  # noqa: E731
+    fn(ptr(X, ctype), X.strides[0] // X.itemsize, X.strides[1] // X.itemsize, n, d, ptr(omega, ctype), ptr(xi, ctype),
+       ptr(w, ctypes.c_double), op.sketch_size, int(op.quantize), cfg.threads, cfg.rows_per_block, cfg.tile,
+       ptr(out, ctypes.c_double))
+    m = op.sketch_size
+    weight = float(n) if w is None else float(w.sum())
+    lower = X.min(0).astype(np.float64) if n else np.full(d, np.inf)
+    upper = X.max(0).astype(np.float64) if n else np.full(d, -np.inf)
+    return Sketch(op, out[:m], out[m:], weight, n, lower, upper)
+
+
+# -- CuPy (real GPU) ------------------------------------------------------------
+
+
+def _cupy():
+    try:
+        import cupy
+    except ImportError as exc:
+        raise BackendUnavailableError("the CUDA backend needs CuPy: pip install 'sketchcore[cuda]'") from exc
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            raise BackendUnavailableError("CuPy found no CUDA device")
+    except cupy.cuda.runtime.CUDARuntimeError as exc:
+        raise BackendUnavailableError(f"no usable CUDA device: {exc}") from exc
+    return cupy
+
+
+@functools.lru_cache(maxsize=None)
+def _module(device_id: int):
+    """The compiled kernels for one device (compiled once, then cached by CuPy too)."""
+    cupy = _cupy()
+    with cupy.cuda.Device(device_id):
+        return cupy.RawModule(code=KERNEL_SOURCE, options=("-std=c++17",))
+
+
+def sketch_cupy(op, X: Any, weights: Any = None, *, chunk_rows: int = 1 << 22):
+    """Sketch on the GPU. CuPy input stays on the device; NumPy input is copied
+    in chunks of ``chunk_rows`` rows (so N may exceed GPU memory)."""
+    cupy = _cupy()
+    from sketchcore.sketch import Sketch
+
+    if op.kind != "dense":
+        raise BackendUnavailableError("the CUDA backend implements the dense operator only so far")
+    on_device = isinstance(X, cupy.ndarray)
+    dtype = np.dtype(np.float32 if X.dtype == np.float32 else np.float64)
+    n, d = X.shape
+    if d != op.dim:
+        from sketchcore.exceptions import DimensionMismatchError
+
+        raise DimensionMismatchError(f"X has {d} features but the operator expects {op.dim}")
+    m = op.sketch_size
+    module = _module(cupy.cuda.runtime.getDevice())
+    kernel = module.get_function("sketch_dense_f32" if dtype == np.float32 else "sketch_dense_f64")
+    reduce = module.get_function("reduce_partials")
+    omega = cupy.asarray(op.frequencies, dtype=dtype)
+    xi = cupy.asarray(op.dither, dtype=dtype) if op.has_dither else None
+    total = cupy.zeros(2 * m, dtype=cupy.float64)
+    lower, upper = np.full(d, np.inf), np.full(d, -np.inf)
+    weight = 0.0
+    for start in range(0, n, chunk_rows):
+        xc = X[start : start + chunk_rows]
+        xc = cupy.asarray(xc, dtype=dtype) if not on_device else xc.astype(dtype, copy=False)
+        if not bool(cupy.isfinite(xc).all()):
+            from sketchcore._validation import check_finite_rows
+
+            check_finite_rows(cupy.asnumpy(xc))
+        wc = None if weights is None else cupy.asarray(weights[start : start + chunk_rows], dtype=cupy.float64)
+        rows = xc.shape[0]
+        cfg = launch_config(rows, d, m, dtype.itemsize)
+        partial = cupy.empty(cfg.row_blocks * 2 * m, dtype=cupy.float64)
+        kernel((-(-m // cfg.threads), cfg.row_blocks), (cfg.threads,),
+               (xc, np.int64(xc.strides[0] // dtype.itemsize), np.int64(xc.strides[1] // dtype.itemsize),
+                np.int32(rows), np.int32(d), omega, xi, wc, np.int32(m), np.int32(cfg.rows_per_block),
+                np.int32(cfg.tile), np.int32(op.quantize), partial),
+               shared_mem=cfg.shared_bytes(d, dtype.itemsize))
+        out = cupy.empty(2 * m, dtype=cupy.float64)
+        reduce((-(-2 * m // 256),), (256,), (partial, np.int32(cfg.row_blocks), np.int32(2 * m), out))
+        total += out
+        lower = np.minimum(lower, cupy.asnumpy(xc.min(0)))
+        upper = np.maximum(upper, cupy.asnumpy(xc.max(0)))
+        weight += float(rows) if wc is None else float(wc.sum())
+    sums = cupy.asnumpy(total)
+    return Sketch(op, sums[:m], sums[m:], weight, n, lower, upper)

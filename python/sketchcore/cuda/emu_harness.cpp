@@ -1,0 +1,33 @@
+// C entry points running sketch.cu's kernels under cuda_emu.h (tests only).
+#include "cuda_emu.h"
+#include "sketch.cu"
+
+template <class T, class K>
+static void run(K kernel, const T* x, long long rs, long long cs, int n, int d, const T* omega, const T* dither,
+                const double* weights, int m, int quantize, int threads, int rows_per_block, int tile,
+                double* out) {
+    const int row_blocks = n > 0 ? (n + rows_per_block - 1) / rows_per_block : 0;
+    std::vector<double> partial((size_t)row_blocks * 2 * m, 0.0);
+    if (row_blocks > 0) {
+        dim3 grid{(unsigned)((m + threads - 1) / threads), (unsigned)row_blocks, 1};
+        size_t shared = SC_MAX_TILE * sizeof(double) + (size_t)tile * d * sizeof(T);
+        sc_emu_launch(grid, dim3{(unsigned)threads, 1, 1}, shared, [&] {
+            kernel(x, rs, cs, n, d, omega, dither, weights, m, rows_per_block, tile, quantize, partial.data());
+        });
+    }
+    const int m2 = 2 * m;
+    sc_emu_launch(dim3{(unsigned)((m2 + threads - 1) / threads), 1, 1}, dim3{(unsigned)threads, 1, 1}, 0,
+                  [&] { reduce_partials(partial.data(), row_blocks, m2, out); });
+}
+
+extern "C" void emu_sketch_dense_f32(const float* x, long long rs, long long cs, int n, int d, const float* omega,
+                                     const float* dither, const double* weights, int m, int quantize, int threads,
+                                     int rows_per_block, int tile, double* out) {
+    run<float>(sketch_dense_f32, x, rs, cs, n, d, omega, dither, weights, m, quantize, threads, rows_per_block, tile, out);
+}
+
+extern "C" void emu_sketch_dense_f64(const double* x, long long rs, long long cs, int n, int d, const double* omega,
+                                     const double* dither, const double* weights, int m, int quantize, int threads,
+                                     int rows_per_block, int tile, double* out) {
+    run<double>(sketch_dense_f64, x, rs, cs, n, d, omega, dither, weights, m, quantize, threads, rows_per_block, tile, out);
+}

@@ -1,0 +1,85 @@
+// sketchcore CUDA kernels: fused dense random-Fourier-feature sketch.
+//
+// Compiled by NVRTC (cupy.RawModule at run time; sm_80 and sm_90 checked in CI)
+// and, unchanged, by a C++ compiler with cuda_emu.h for the host emulation
+// harness the tests run on machines without a GPU. The kernels therefore use
+// no warp-synchronous tricks: the only synchronisation is __syncthreads.
+//
+// Layout: grid (ceil(m / blockDim.x), row_blocks); each thread owns one
+// frequency j and walks the rows [blockIdx.y * rows_per_block, ...) in tiles
+// of `tile` rows staged in shared memory (X tile: tile x d, weights: tile).
+// Phases t = x . omega_j + xi_j are computed in the input precision, sin/cos
+// with the accurate sincosf/sincos (no fast-math intrinsics), and
+// accumulated in float64. Each block writes its partial sums to
+// partial[blockIdx.y][0|1][j]; reduce_partials adds them in block order, so
+// the result does not depend on scheduling.
+
+#ifndef SC_EMULATION
+#define SC_DECLARE_SHARED(name) extern __shared__ __align__(16) unsigned char name[]
+#endif
+
+#define SC_MAX_TILE 32
+
+#define SC_SKETCH_KERNEL(NAME, T, SINCOS)                                                        \
+extern "C" __global__ void NAME(                                                                 \
+    const T* __restrict__ x, long long row_stride, long long col_stride, int n, int d,          \
+    const T* __restrict__ omega, const T* __restrict__ dither, const double* __restrict__ weights, \
+    int m, int rows_per_block, int tile, int quantize, double* __restrict__ partial)            \
+{                                                                                                \
+    SC_DECLARE_SHARED(sc_smem);                                                                  \
+    double* ws = reinterpret_cast<double*>(sc_smem);                                             \
+    T* xs = reinterpret_cast<T*>(sc_smem + SC_MAX_TILE * sizeof(double));                        \
+    const int j = blockIdx.x * blockDim.x + threadIdx.x;                                         \
+    const long long row0 = (long long)blockIdx.y * rows_per_block;                               \
+    long long row_end = row0 + rows_per_block;                                                   \
+    if (row_end > n) row_end = n;                                                                \
+    const T xi = (j < m && dither != 0) ? dither[j] : (T)0;                                      \
+    double acc_cos = 0.0, acc_sin = 0.0;                                                         \
+    for (long long r0 = row0; r0 < row_end; r0 += tile) {                                        \
+        int rows = (int)((row_end - r0) < tile ? (row_end - r0) : tile);                         \
+        for (int k = threadIdx.x; k < rows * d; k += blockDim.x) {                               \
+            int r = k / d, l = k - r * d;                                                        \
+            xs[k] = x[(r0 + r) * row_stride + (long long)l * col_stride];                        \
+        }                                                                                        \
+        for (int r = threadIdx.x; r < rows; r += blockDim.x)                                     \
+            ws[r] = weights != 0 ? weights[r0 + r] : 1.0;                                        \
+        __syncthreads();                                                                         \
+        if (j < m) {                                                                             \
+            T t[SC_MAX_TILE];                                                                    \
+            for (int r = 0; r < rows; ++r) t[r] = xi;                                            \
+            for (int l = 0; l < d; ++l) {                                                        \
+                const T w = omega[(long long)l * m + j];                                         \
+                for (int r = 0; r < rows; ++r) t[r] += xs[r * d + l] * w;                        \
+            }                                                                                    \
+            for (int r = 0; r < rows; ++r) {                                                     \
+                T s, c;                                                                          \
+                SINCOS(t[r], &s, &c);                                                            \
+                if (quantize) {                                                                  \
+                    s = s < (T)0 || (s == (T)0 && signbit(s)) ? (T)-1 : (T)1;                    \
+                    c = c < (T)0 || (c == (T)0 && signbit(c)) ? (T)-1 : (T)1;                    \
+                }                                                                                \
+                acc_cos += ws[r] * (double)c;                                                    \
+                acc_sin += ws[r] * (double)s;                                                    \
+            }                                                                                    \
+        }                                                                                        \
+        __syncthreads();                                                                         \
+    }                                                                                            \
+    if (j < m) {                                                                                 \
+        partial[((long long)blockIdx.y * 2) * m + j] = acc_cos;                                  \
+        partial[((long long)blockIdx.y * 2 + 1) * m + j] = acc_sin;                              \
+    }                                                                                            \
+}
+
+SC_SKETCH_KERNEL(sketch_dense_f32, float, sincosf)
+SC_SKETCH_KERNEL(sketch_dense_f64, double, sincos)
+
+// out[k] = sum over row blocks b (in order) of partial[b][k], k < 2m.
+extern "C" __global__ void reduce_partials(const double* __restrict__ partial, int row_blocks, int m2,
+                                           double* __restrict__ out)
+{
+    const int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= m2) return;
+    double acc = 0.0;
+    for (int b = 0; b < row_blocks; ++b) acc += partial[(long long)b * m2 + k];
+    out[k] = acc;
+}
