@@ -71,9 +71,11 @@ def _sketch_block(block: np.ndarray, weights: np.ndarray | None, op_key: tuple[s
     """Sketch sums of one block, on the worker."""
     op = _operator(*op_key)
     try:
-        if hasattr(block, "get") and not isinstance(block, np.ndarray):  # CuPy chunk: sketch on the host for now
-            block = block.get()
-        s = op.sketch(np.asarray(block), weights, backend="rust")
+        # NumPy (or memory-mapped) blocks go to the Rust kernel, CuPy blocks to
+        # the CUDA kernels ("auto" picks by array type).
+        if not type(block).__module__.startswith("cupy"):
+            block = np.asarray(block)
+        s = op.sketch(block, weights)
     except SketchcoreError as exc:
         raise type(exc)(f"{where}: {exc}", **_info(exc)) from exc
     return (s.cos_sums, s.sin_sums, s.weight, s.count, s.lower, s.upper)
