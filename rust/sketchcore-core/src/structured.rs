@@ -42,9 +42,16 @@ struct Scratch<E> {
 }
 
 /// One pass of R = 2^S butterfly stages (strides h, 2h, .., 2^(S-1) h) held in
-/// registers; with `signs`, inputs are first multiplied by the diagonal.
+/// registers, reading `src` and writing `y` (they may be the same buffer);
+/// with `signs`, inputs are first multiplied by the diagonal.
 #[inline(always)]
-unsafe fn fwht_pass<V: Vector, const R: usize>(y: *mut V::E, p: usize, h: usize, signs: Option<*const V::E>) {
+unsafe fn fwht_pass<V: Vector, const R: usize>(
+    src: *const V::E,
+    y: *mut V::E,
+    p: usize,
+    h: usize,
+    signs: Option<*const V::E>,
+) {
     let l = V::LANES;
     let mut i = 0;
     while i < p {
@@ -52,7 +59,7 @@ unsafe fn fwht_pass<V: Vector, const R: usize>(y: *mut V::E, p: usize, h: usize,
             let mut a = [V::splat(V::E::ZERO); R];
             for (q, v) in a.iter_mut().enumerate() {
                 let idx = k + q * h;
-                *v = V::load(y.add(idx * l));
+                *v = V::load(src.add(idx * l));
                 if let Some(sg) = signs {
                     *v = v.mul(V::splat(*sg.add(idx)));
                 }
@@ -76,28 +83,36 @@ unsafe fn fwht_pass<V: Vector, const R: usize>(y: *mut V::E, p: usize, h: usize,
     }
 }
 
-/// In-place unnormalised fast Walsh-Hadamard transform of `p` vectors, after
-/// an optional multiplication by a +-1 diagonal (fused into the first pass).
-/// Radix-8 passes keep three butterfly stages in registers per sweep.
+/// Unnormalised fast Walsh-Hadamard transform of `p` vectors of `src` into
+/// `y` (in place when they are the same), after a multiplication by a +-1
+/// diagonal fused into the first pass. Radix-8 passes keep three butterfly
+/// stages in registers per sweep.
 #[inline(always)]
-unsafe fn fwht<V: Vector>(y: *mut V::E, p: usize, mut signs: Option<*const V::E>) {
+unsafe fn fwht<V: Vector>(src: *const V::E, y: *mut V::E, p: usize, signs: *const V::E) {
+    // No closures here: they would not be inlined into the target-feature
+    // function, and the intrinsics would become calls.
+    let mut from = src;
+    let mut sg = Some(signs);
     let mut h = 1;
     while 8 * h <= p {
-        fwht_pass::<V, 8>(y, p, h, signs.take());
+        fwht_pass::<V, 8>(from, y, p, h, sg.take());
+        from = y;
         h *= 8;
     }
     if 4 * h <= p {
-        fwht_pass::<V, 4>(y, p, h, signs.take());
+        fwht_pass::<V, 4>(from, y, p, h, sg.take());
+        from = y;
         h *= 4;
     }
     if 2 * h <= p {
-        fwht_pass::<V, 2>(y, p, h, signs.take());
+        fwht_pass::<V, 2>(from, y, p, h, sg.take());
+        from = y;
         h *= 2;
     }
-    if let Some(sg) = signs {
+    if let Some(sg) = sg {
         // p == 1: the transform is the identity; still apply the signs.
         for k in 0..p {
-            V::load(y.add(k * V::LANES)).mul(V::splat(*sg.add(k))).store(y.add(k * V::LANES));
+            V::load(from.add(k * V::LANES)).mul(V::splat(*sg.add(k))).store(y.add(k * V::LANES));
         }
     }
     debug_assert_eq!(h.max(1), p.max(1));
@@ -164,10 +179,10 @@ impl<E: Element> TileKernel<E> for StructuredKernel<E> {
             let sg = self.signs.as_ptr().add(3 * b * p);
             for g in 0..groups {
                 let yg = y.add(g * p * l);
-                std::ptr::copy_nonoverlapping(base.add(g * p * l), yg, p * l);
-                fwht::<V>(yg, p, Some(sg));
-                fwht::<V>(yg, p, Some(sg.add(p)));
-                fwht::<V>(yg, p, Some(sg.add(2 * p)));
+                // The first pass reads the interleaved samples directly (no copy).
+                fwht::<V>(base.add(g * p * l), yg, p, sg);
+                fwht::<V>(yg, yg, p, sg.add(p));
+                fwht::<V>(yg, yg, p, sg.add(2 * p));
             }
             // Each accumulator is loaded and stored once per tile, not per group.
             let j0 = b * p;
