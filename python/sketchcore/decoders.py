@@ -130,12 +130,15 @@ class AtomModel:
 
     # -- step 1: the atom most correlated with the residual -------------------
 
-    def correlation(self, theta: np.ndarray, r: np.ndarray) -> np.ndarray:
-        """Re<a/||a||, r> for each row of theta (vectorised)."""
-        a, damp = self.atoms(theta)
-        num = (a.conj() * r).real.sum(axis=1)
-        norm = np.linalg.norm(a, axis=1)
-        return num / norm
+    def correlation(self, theta: np.ndarray, r: np.ndarray, chunk: int = 64) -> np.ndarray:
+        """Re<a/||a||, r> for each row of theta (real arithmetic, in chunks)."""
+        out = np.empty(theta.shape[0])
+        r_re, r_im = np.ascontiguousarray(r.real), np.ascontiguousarray(r.imag)
+        for i in range(0, theta.shape[0], chunk):
+            re, im, _ = self.atoms_re_im(theta[i : i + chunk])
+            num = re @ r_re + im @ r_im
+            out[i : i + chunk] = num / np.sqrt(np.einsum("ij,ij->i", re, re) + np.einsum("ij,ij->i", im, im))
+        return out
 
     def neg_correlation_and_grad(self, theta: np.ndarray, r: np.ndarray) -> tuple[float, np.ndarray]:
         a, damp = self.atoms(theta[None, :])

@@ -26,4 +26,4 @@ pub use reference::sketch_dense_reference;
 pub use simd::{Real, SimdLevel};
 pub use structured::{sketch_structured, structured_frequencies};
 pub use sums::SketchSums;
-pub use trig::sin_cos_into;
+pub use trig::{exp_into, sin_cos_into};

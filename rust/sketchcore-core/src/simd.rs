@@ -104,6 +104,15 @@ pub trait Real:
     /// Above this |t| the two-constant reduction loses accuracy; such lanes take
     /// the scalar float64 path.
     const REDUCTION_LIMIT: Self;
+    /// log2(e), and ln 2 split in two for the Cody-Waite reduction of `exp`.
+    const LOG2E: Self;
+    const LN2_HI: Self;
+    const LN2_LO: Self;
+    /// Taylor coefficients 1/i! of exp on [-ln2/2, ln2/2], highest degree first.
+    const EXP_POLY: &'static [Self];
+    /// Arguments of `exp` are clamped to [EXP_MIN, EXP_MAX] (normal results).
+    const EXP_MIN: Self;
+    const EXP_MAX: Self;
 
     fn to_f64(self) -> f64;
     fn from_f64(x: f64) -> Self;
@@ -122,6 +131,12 @@ impl Real for f32 {
     const SIN_POLY: &'static [f32] = &[-1.951_529_6e-4, 8.332_161e-3, -1.666_665_5e-1];
     const COS_POLY: &'static [f32] = &[2.443_315_7e-5, -1.388_731_6e-3, 4.166_664_6e-2];
     const REDUCTION_LIMIT: f32 = 262_144.0;
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_145_751_953_125;
+    const LN2_LO: f32 = 1.428_606_765_330_187e-6;
+    const EXP_POLY: &'static [f32] = &[1.984126984e-04, 1.388888889e-03, 8.333333333e-03, 4.166666667e-02, 1.666666667e-01, 5.000000000e-01, 1.000000000e+00, 1.000000000e+00];
+    const EXP_MIN: f32 = -87.0;
+    const EXP_MAX: f32 = 88.0;
 
     #[inline(always)]
     fn to_f64(self) -> f64 {
@@ -165,6 +180,26 @@ impl Real for f64 {
         4.166_666_666_666_659_3e-2,
     ];
     const REDUCTION_LIMIT: f64 = 1.0e8;
+    const LOG2E: f64 = std::f64::consts::LOG2_E;
+    const LN2_HI: f64 = 6.931_471_803_691_238_2e-1;
+    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+    const EXP_POLY: &'static [f64] = &[
+        2.08767569878681002e-09,
+        2.50521083854417202e-08,
+        2.75573192239858883e-07,
+        2.75573192239858925e-06,
+        2.48015873015873016e-05,
+        1.98412698412698413e-04,
+        1.38888888888888894e-03,
+        8.33333333333333322e-03,
+        4.16666666666666644e-02,
+        1.66666666666666657e-01,
+        5.00000000000000000e-01,
+        1.00000000000000000e+00,
+        1.00000000000000000e+00,
+    ];
+    const EXP_MIN: f64 = -708.0;
+    const EXP_MAX: f64 = 709.0;
 
     #[inline(always)]
     fn to_f64(self) -> f64 {
@@ -218,6 +253,11 @@ pub trait Vector: Copy {
     unsafe fn any_abs_gt(self, limit: Self::E) -> bool;
     /// `dst[i] += self[i] as f64` for every lane.
     unsafe fn add_to_f64(self, dst: *mut f64);
+    /// Lane-wise maximum (`b` where either is NaN is not relied upon).
+    unsafe fn max(self, b: Self) -> Self;
+    /// `self * 2^n` for lanes of `n` holding integers within the exponent
+    /// range of normal numbers (used by `exp`).
+    unsafe fn scale_pow2(self, n: Self) -> Self;
 }
 
 // ---------------------------------------------------------------------------
@@ -229,7 +269,7 @@ pub trait Vector: Copy {
 pub struct Scalar<E>(pub E);
 
 macro_rules! impl_scalar {
-    ($t:ty, $int:ty) => {
+    ($t:ty, $int:ty, $bits:ty, $bias:expr, $mant:expr) => {
         impl Vector for Scalar<$t> {
             type E = $t;
             type Quadrant = $int;
@@ -294,11 +334,19 @@ macro_rules! impl_scalar {
             unsafe fn add_to_f64(self, dst: *mut f64) {
                 *dst += self.0 as f64
             }
+            #[inline(always)]
+            unsafe fn max(self, b: Self) -> Self {
+                Scalar(if self.0 > b.0 { self.0 } else { b.0 })
+            }
+            #[inline(always)]
+            unsafe fn scale_pow2(self, n: Self) -> Self {
+                Scalar(self.0 * <$t>::from_bits(((n.0 as $int + $bias) as $bits) << $mant))
+            }
         }
     };
 }
-impl_scalar!(f32, i32);
-impl_scalar!(f64, i64);
+impl_scalar!(f32, i32, u32, 127, 23);
+impl_scalar!(f64, i64, u64, 1023, 52);
 
 // ---------------------------------------------------------------------------
 // x86-64: AVX2 + FMA and AVX-512F.
@@ -407,6 +455,15 @@ mod x86 {
             _mm256_storeu_pd(dst, _mm256_add_pd(_mm256_loadu_pd(dst), lo));
             _mm256_storeu_pd(dst.add(4), _mm256_add_pd(_mm256_loadu_pd(dst.add(4)), hi));
         }
+        #[inline(always)]
+        unsafe fn max(self, b: Self) -> Self {
+            Avx2F32(_mm256_max_ps(self.0, b.0))
+        }
+        #[inline(always)]
+        unsafe fn scale_pow2(self, n: Self) -> Self {
+            let e = _mm256_slli_epi32::<23>(_mm256_add_epi32(_mm256_cvtps_epi32(n.0), _mm256_set1_epi32(127)));
+            Avx2F32(_mm256_mul_ps(self.0, _mm256_castsi256_ps(e)))
+        }
     }
 
     impl Vector for Avx2F64 {
@@ -483,6 +540,16 @@ mod x86 {
         #[inline(always)]
         unsafe fn add_to_f64(self, dst: *mut f64) {
             _mm256_storeu_pd(dst, _mm256_add_pd(_mm256_loadu_pd(dst), self.0));
+        }
+        #[inline(always)]
+        unsafe fn max(self, b: Self) -> Self {
+            Avx2F64(_mm256_max_pd(self.0, b.0))
+        }
+        #[inline(always)]
+        unsafe fn scale_pow2(self, n: Self) -> Self {
+            let n64 = _mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(n.0));
+            let e = _mm256_slli_epi64::<52>(_mm256_add_epi64(n64, _mm256_set1_epi64x(1023)));
+            Avx2F64(_mm256_mul_pd(self.0, _mm256_castsi256_pd(e)))
         }
     }
 
@@ -564,6 +631,14 @@ mod x86 {
             _mm512_storeu_pd(dst, _mm512_add_pd(_mm512_loadu_pd(dst), lo));
             _mm512_storeu_pd(dst.add(8), _mm512_add_pd(_mm512_loadu_pd(dst.add(8)), hi));
         }
+        #[inline(always)]
+        unsafe fn max(self, b: Self) -> Self {
+            Avx512F32(_mm512_max_ps(self.0, b.0))
+        }
+        #[inline(always)]
+        unsafe fn scale_pow2(self, n: Self) -> Self {
+            Avx512F32(_mm512_scalef_ps(self.0, n.0))
+        }
     }
 
     impl Vector for Avx512F64 {
@@ -637,6 +712,14 @@ mod x86 {
         #[inline(always)]
         unsafe fn add_to_f64(self, dst: *mut f64) {
             _mm512_storeu_pd(dst, _mm512_add_pd(_mm512_loadu_pd(dst), self.0));
+        }
+        #[inline(always)]
+        unsafe fn max(self, b: Self) -> Self {
+            Avx512F64(_mm512_max_pd(self.0, b.0))
+        }
+        #[inline(always)]
+        unsafe fn scale_pow2(self, n: Self) -> Self {
+            Avx512F64(_mm512_scalef_pd(self.0, n.0))
         }
     }
 }

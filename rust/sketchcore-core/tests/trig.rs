@@ -92,3 +92,38 @@ fn lengths_not_multiple_of_lanes() {
         }
     }
 }
+
+/// exp against `f64::exp`: relative error < 4e-16 (f64) and < 2e-7 (f32) over
+/// the clamped range, clamping outside it, NaN propagated.
+#[test]
+fn exp_relative_error() {
+    use sketchcore_core::exp_into;
+    let mut t: Vec<f64> = (0..200_001).map(|i| -700.0 + i as f64 * 0.0070).collect();
+    t.extend((0..20_001).map(|i| -1.0 + i as f64 * 1e-4));
+    t.extend([0.0, -0.0, 1e-300, -1e-300, 709.0, -708.0]);
+    for level in SimdLevel::available() {
+        let mut out = vec![0f64; t.len()];
+        exp_into(level, &t, &mut out);
+        let worst = t.iter().zip(&out).map(|(x, y)| ((y - x.exp()) / x.exp()).abs()).fold(0.0, f64::max);
+        assert!(worst < 4e-16, "{level} f64 exp relative error {worst:e}");
+
+        let t32: Vec<f32> = t.iter().map(|&x| x as f32).filter(|x| (-87.0..=88.0).contains(x)).collect();
+        let mut out32 = vec![0f32; t32.len()];
+        exp_into(level, &t32, &mut out32);
+        let worst = t32
+            .iter()
+            .zip(&out32)
+            .map(|(&x, &y)| ((y as f64 - (x as f64).exp()) / (x as f64).exp()).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 2e-7, "{level} f32 exp relative error {worst:e}");
+
+        let special = [-1e6, 1e6, f64::NAN, f64::NEG_INFINITY];
+        let mut out = [0f64; 4];
+        exp_into(level, &special, &mut out);
+        let close = |a: f64, b: f64| ((a - b) / b).abs() < 4e-16;
+        assert!(close(out[0], (-708f64).exp()), "{level}: clamped below");
+        assert!(close(out[1], 709f64.exp()), "{level}: clamped above");
+        assert!(out[2].is_nan(), "{level}: NaN propagates");
+        assert!(close(out[3], (-708f64).exp()), "{level}: -inf clamps");
+    }
+}
