@@ -46,6 +46,31 @@ def sketch_dense_reference_f64(
 def sin_cos(
     t: npt.NDArray[np.float32] | npt.NDArray[np.float64], *, simd: str | None = None
 ) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]: ...
+def atoms(
+    omega: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    dither: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    means: npt.NDArray[np.float64],
+    *,
+    omega_sq: npt.NDArray[np.float32] | npt.NDArray[np.float64] | None = None,
+    variances: npt.NDArray[np.float64] | None = None,
+    gain: float = 1.0,
+    simd: str | None = None,
+    n_threads: int = 0,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+def atom_objective(
+    omega: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    dither: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    means: npt.NDArray[np.float64],
+    weights: npt.NDArray[np.float64],
+    z_re: npt.NDArray[np.float64],
+    z_im: npt.NDArray[np.float64],
+    *,
+    omega_sq: npt.NDArray[np.float32] | npt.NDArray[np.float64] | None = None,
+    variances: npt.NDArray[np.float64] | None = None,
+    gain: float = 1.0,
+    simd: str | None = None,
+    n_threads: int = 0,
+) -> tuple[float, npt.NDArray[np.float64], npt.NDArray[np.float64] | None, npt.NDArray[np.float64]]: ...
 def simd_level() -> str: ...
 def available_simd_levels() -> list[str]: ...
 def default_num_threads() -> int: ...

@@ -23,6 +23,8 @@ pub enum SketchError {
     Interrupted,
     /// A worker thread pool could not be created.
     ThreadPool(String),
+    /// Arguments that are inconsistent in a way other than a size.
+    InvalidArgument(String),
 }
 
 impl fmt::Display for SketchError {
@@ -45,6 +47,7 @@ impl fmt::Display for SketchError {
             }
             SketchError::Interrupted => f.write_str("interrupted"),
             SketchError::ThreadPool(msg) => write!(f, "could not start worker threads: {msg}"),
+            SketchError::InvalidArgument(msg) => f.write_str(msg),
         }
     }
 }

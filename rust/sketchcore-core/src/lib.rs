@@ -7,6 +7,7 @@
 //!
 //! No Python here; the `sketchcore-py` crate is a thin binding.
 
+pub mod atoms;
 pub mod dense;
 pub mod dispatch;
 pub mod error;

@@ -9,11 +9,12 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use numpy::ndarray::ArrayView1;
-use numpy::{PyArray1, PyReadonlyArray1, PyReadonlyArray2};
+use numpy::{PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::conversion::FromPyObjectOwned;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
+use sketchcore_core::atoms::{AtomFrequencies, AtomParams};
 use sketchcore_core::{sketch_dense_reference, Element, Nonlinearity, RunConfig, SimdLevel, SketchError, SketchSums};
 
 /// Builds an instance of `sketchcore.exceptions.<name>(message, **info)`.
@@ -45,6 +46,7 @@ fn map_error(py: Python<'_>, err: SketchError) -> PyErr {
         SketchError::ShapeMismatch { .. } => typed_error(py, "DimensionMismatchError", msg, &[]),
         SketchError::UnsupportedSimdLevel(_) => typed_error(py, "InvalidParameterError", msg, &[]),
         SketchError::ThreadPool(_) => typed_error(py, "InternalError", msg, &[]),
+        SketchError::InvalidArgument(_) => typed_error(py, "InvalidParameterError", msg, &[]),
         SketchError::Interrupted => PyKeyboardInterrupt::new_err("sketching interrupted"),
     }
 }
@@ -304,6 +306,130 @@ fn sin_cos<'py>(py: Python<'py>, t: &Bound<'py, PyAny>, simd: Option<&str>) -> P
     }
 }
 
+/// The frequency arrays of an atom call, borrowed at one dtype.
+struct AtomArrays<'py, E: Element + numpy::Element> {
+    omega: PyReadonlyArray2<'py, E>,
+    dither: PyReadonlyArray1<'py, E>,
+    omega_sq: Option<PyReadonlyArray2<'py, E>>,
+}
+
+impl<'py, E: Element + numpy::Element> AtomArrays<'py, E> {
+    fn extract(
+        py: Python<'py>,
+        omega: PyReadonlyArray2<'py, E>,
+        dither: &Bound<'py, PyAny>,
+        omega_sq: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Self> {
+        let dither = extract_as(py, dither, "dither")?;
+        let omega_sq = match omega_sq {
+            Some(o) => Some(extract_as(py, o, "omega_sq")?),
+            None => None,
+        };
+        Ok(AtomArrays { omega, dither, omega_sq })
+    }
+
+    fn frequencies(&self, gain: f64) -> AtomFrequencies<'_, E> {
+        AtomFrequencies {
+            omega: self.omega.as_array(),
+            omega_sq: self.omega_sq.as_ref().map(|o| o.as_array()),
+            dither: self.dither.as_array(),
+            gain,
+        }
+    }
+}
+
+/// Calls `$body` with `$arrays` bound to the `AtomArrays` of omega's dtype.
+macro_rules! with_atom_arrays {
+    ($py:expr, $omega:expr, $dither:expr, $omega_sq:expr, |$arrays:ident| $body:expr) => {
+        if let Ok(o) = $omega.extract::<PyReadonlyArray2<'_, f32>>() {
+            let $arrays = AtomArrays::<f32>::extract($py, o, $dither, $omega_sq)?;
+            $body
+        } else if let Ok(o) = $omega.extract::<PyReadonlyArray2<'_, f64>>() {
+            let $arrays = AtomArrays::<f64>::extract($py, o, $dither, $omega_sq)?;
+            $body
+        } else {
+            Err(typed_error($py, "DTypeError", "omega must be a 2-D float32 or float64 NumPy array".into(), &[]))
+        }
+    };
+}
+
+/// atoms(omega, dither, means, *, omega_sq=None, variances=None, gain=1.0, simd=None, n_threads=0)
+/// --
+///
+/// Real and imaginary parts (K x m float64 arrays) of K atoms: Diracs at
+/// `means` (K x d float64), or diagonal Gaussians when `variances` (K x d)
+/// and the squared frequencies `omega_sq` (d x m) are given. `omega` (d x m)
+/// and `dither` (m) may be float32 or float64 (the atoms are computed in
+/// that precision).
+#[pyfunction]
+#[pyo3(signature = (omega, dither, means, *, omega_sq=None, variances=None, gain=1.0, simd=None, n_threads=0))]
+#[allow(clippy::too_many_arguments)]
+fn atoms<'py>(
+    py: Python<'py>,
+    omega: &Bound<'py, PyAny>,
+    dither: &Bound<'py, PyAny>,
+    means: PyReadonlyArray2<'py, f64>,
+    omega_sq: Option<&Bound<'py, PyAny>>,
+    variances: Option<PyReadonlyArray2<'py, f64>>,
+    gain: f64,
+    simd: Option<&str>,
+    n_threads: usize,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let config = RunConfig { level: parse_level(py, simd)?, n_threads };
+    let params = AtomParams { means: means.as_array(), variances: variances.as_ref().map(|v| v.as_array()) };
+    let (re, im) = with_atom_arrays!(py, omega, dither, omega_sq, |arrays| {
+        let freq = arrays.frequencies(gain);
+        run_detached(py, |_| sketchcore_core::atoms::atoms(&freq, &params, config))
+    })?;
+    PyTuple::new(py, [PyArray2::from_owned_array(py, re), PyArray2::from_owned_array(py, im)])
+}
+
+/// atom_objective(omega, dither, means, weights, z_re, z_im, *, omega_sq=None, variances=None, gain=1.0, simd=None, n_threads=0)
+/// --
+///
+/// `f = ||z - sum_k weights_k a_k||^2` for the atoms of `atoms(...)` and the
+/// sketch `z = z_re + i z_im` (m float64 each), with its gradient, in one
+/// fused pass: returns `(f, grad_means (K x d), grad_variances (K x d) or
+/// None, grad_weights (K))`.
+#[pyfunction]
+#[pyo3(signature = (omega, dither, means, weights, z_re, z_im, *, omega_sq=None, variances=None, gain=1.0, simd=None, n_threads=0))]
+#[allow(clippy::too_many_arguments)]
+fn atom_objective<'py>(
+    py: Python<'py>,
+    omega: &Bound<'py, PyAny>,
+    dither: &Bound<'py, PyAny>,
+    means: PyReadonlyArray2<'py, f64>,
+    weights: PyReadonlyArray1<'py, f64>,
+    z_re: PyReadonlyArray1<'py, f64>,
+    z_im: PyReadonlyArray1<'py, f64>,
+    omega_sq: Option<&Bound<'py, PyAny>>,
+    variances: Option<PyReadonlyArray2<'py, f64>>,
+    gain: f64,
+    simd: Option<&str>,
+    n_threads: usize,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let config = RunConfig { level: parse_level(py, simd)?, n_threads };
+    let params = AtomParams { means: means.as_array(), variances: variances.as_ref().map(|v| v.as_array()) };
+    let (wv, zr, zi) = (weights.as_array(), z_re.as_array(), z_im.as_array());
+    let out = with_atom_arrays!(py, omega, dither, omega_sq, |arrays| {
+        let freq = arrays.frequencies(gain);
+        run_detached(py, |_| sketchcore_core::atoms::objective_grad(&freq, &params, wv, zr, zi, config))
+    })?;
+    let grad_var = match out.grad_variances {
+        Some(g) => PyArray2::from_owned_array(py, g).into_any(),
+        None => py.None().into_bound(py),
+    };
+    PyTuple::new(
+        py,
+        [
+            out.value.into_pyobject(py)?.into_any(),
+            PyArray2::from_owned_array(py, out.grad_means).into_any(),
+            grad_var,
+            PyArray1::from_owned_array(py, out.grad_weights).into_any(),
+        ],
+    )
+}
+
 /// simd_level()
 /// --
 ///
@@ -344,6 +470,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sketch_structured, m)?)?;
     m.add_function(wrap_pyfunction!(sketch_dense_reference_f64, m)?)?;
     m.add_function(wrap_pyfunction!(sin_cos, m)?)?;
+    m.add_function(wrap_pyfunction!(atoms, m)?)?;
+    m.add_function(wrap_pyfunction!(atom_objective, m)?)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
     m.add_function(wrap_pyfunction!(available_simd_levels, m)?)?;
     m.add_function(wrap_pyfunction!(default_num_threads, m)?)?;

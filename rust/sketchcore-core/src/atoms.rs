@@ -1,0 +1,411 @@
+//! Atom evaluations for the decoders: the hot loop of CL-OMPR and of
+//! hierarchical splitting.
+//!
+//! An atom with mean `mu` and (for diagonal Gaussians) variances `s2` has
+//! coordinates, for each frequency `omega_j` (a column of the d x m matrix)
+//! with dither `xi_j`:
+//!
+//! ```text
+//! a_j = gain * exp(-0.5 sum_l omega_lj^2 s2_l) * exp(i (omega_j . mu + xi_j))
+//! ```
+//!
+//! (`gain` is 4/pi for quantized sketches, the quantizer's first harmonic;
+//! Diracs have no damping). [`objective_grad`] evaluates, for K atoms and
+//! weights `alpha` at once, `f = ||z - sum_k alpha_k a_k||^2` and its gradient
+//! in one fused pass over the frequencies, without forming the K x m atom
+//! matrix: with the residual `r` and `p_kj = conj(a_kj) r_j`,
+//!
+//! ```text
+//! df/d alpha_k = -2 sum_j Re p_kj
+//! df/d mu_kl   = -2 alpha_k sum_j omega_lj Im p_kj
+//! df/d s2_kl   =    alpha_k sum_j omega_lj^2 Re p_kj
+//! ```
+//!
+//! Frequencies are split into fixed groups of [`GROUP`] processed in
+//! parallel and summed in group order, so results are bitwise independent of
+//! the number of threads. Within a group the atoms are computed in the
+//! frequencies' precision `E` (sin/cos and exp from [`crate::trig`]) and the
+//! sums are carried in float64.
+
+use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut2, Axis};
+use rayon::prelude::*;
+
+use crate::dispatch::{dispatch, Element, SimdOp};
+use crate::error::SketchError;
+use crate::kernel::RunConfig;
+use crate::simd::{Real, Vector};
+use crate::threads::with_pool;
+use crate::trig::{exp, sin_cos};
+
+/// Frequencies per parallel work item (fixed: results do not depend on threads).
+pub const GROUP: usize = 1024;
+/// Frequencies per inner block; a K x SUB scratch holds the atoms.
+const SUB: usize = 256;
+
+/// The frequencies the atoms are evaluated at.
+#[derive(Clone, Copy, Debug)]
+pub struct AtomFrequencies<'a, E> {
+    /// d x m frequencies.
+    pub omega: ArrayView2<'a, E>,
+    /// d x m squared frequencies, needed by Gaussian atoms only.
+    pub omega_sq: Option<ArrayView2<'a, E>>,
+    /// m dither phases.
+    pub dither: ArrayView1<'a, E>,
+    /// Amplitude of every atom (1, or 4/pi for quantized sketches).
+    pub gain: f64,
+}
+
+/// Atom parameters: K x d means and, for Gaussians, K x d variances.
+#[derive(Clone, Copy, Debug)]
+pub struct AtomParams<'a> {
+    pub means: ArrayView2<'a, f64>,
+    pub variances: Option<ArrayView2<'a, f64>>,
+}
+
+/// `f = ||z - sum_k alpha_k a_k||^2` and its gradient.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObjectiveGrad {
+    pub value: f64,
+    /// K x d.
+    pub grad_means: Array2<f64>,
+    /// K x d, for Gaussian atoms.
+    pub grad_variances: Option<Array2<f64>>,
+    /// K.
+    pub grad_weights: Array1<f64>,
+}
+
+fn check(freq: &AtomFrequencies<'_, impl Real>, params: &AtomParams<'_>) -> Result<(usize, usize, usize), SketchError> {
+    let (d, m) = freq.omega.dim();
+    let k = params.means.nrows();
+    if params.means.ncols() != d {
+        return Err(SketchError::ShapeMismatch { what: "columns of the means (data dimension)", expected: d, got: params.means.ncols() });
+    }
+    if freq.dither.len() != m {
+        return Err(SketchError::ShapeMismatch { what: "dither length", expected: m, got: freq.dither.len() });
+    }
+    match (freq.omega_sq, params.variances) {
+        (Some(sq), Some(var)) => {
+            if sq.dim() != (d, m) {
+                return Err(SketchError::ShapeMismatch { what: "squared frequencies (d x m)", expected: d * m, got: sq.len() });
+            }
+            if var.dim() != (k, d) {
+                return Err(SketchError::ShapeMismatch { what: "variances (K x d)", expected: k * d, got: var.len() });
+            }
+        }
+        (None, None) => {}
+        (None, Some(_)) => return Err(SketchError::InvalidArgument("Gaussian atoms need the squared frequencies".into())),
+        (Some(_), None) => return Err(SketchError::InvalidArgument("squared frequencies given for Dirac atoms".into())),
+    }
+    Ok((k, d, m))
+}
+
+/// One group's inputs, copied contiguous and zero-padded to whole vectors.
+struct Block<E> {
+    len: usize,
+    pad: usize,
+    omega: Vec<E>,
+    omega_sq: Vec<E>,
+    dither: Vec<E>,
+}
+
+impl<E: Element> Block<E> {
+    fn new(freq: &AtomFrequencies<'_, E>, j0: usize, j1: usize, lanes: usize) -> Self {
+        let d = freq.omega.nrows();
+        let len = j1 - j0;
+        let pad = len.div_ceil(lanes) * lanes;
+        let mut omega = vec![E::ZERO; d * pad];
+        let mut omega_sq = vec![E::ZERO; if freq.omega_sq.is_some() { d * pad } else { 0 }];
+        for l in 0..d {
+            for (dst, &v) in omega[l * pad..l * pad + len].iter_mut().zip(freq.omega.slice(s![l, j0..j1])) {
+                *dst = v;
+            }
+            if let Some(sq) = &freq.omega_sq {
+                for (dst, &v) in omega_sq[l * pad..l * pad + len].iter_mut().zip(sq.slice(s![l, j0..j1])) {
+                    *dst = v;
+                }
+            }
+        }
+        let mut dither = vec![E::ZERO; pad];
+        for (dst, &v) in dither.iter_mut().zip(freq.dither.slice(s![j0..j1])) {
+            *dst = v;
+        }
+        Block { len, pad, omega, omega_sq, dither }
+    }
+}
+
+/// Writes atom k's real and imaginary parts over the block into `re`, `im` (length `pad`).
+///
+/// # Safety
+/// The CPU supports V; `block.pad` is a multiple of `V::LANES`.
+#[inline(always)]
+unsafe fn atom_into<V: Vector>(
+    block: &Block<V::E>,
+    mean: &[f64],
+    var: Option<&[f64]>,
+    gain: V::E,
+    re: &mut [V::E],
+    im: &mut [V::E],
+) where
+    V::E: Element,
+{
+    let pad = block.pad;
+    let l = V::LANES;
+    let mut b = 0;
+    while b < pad {
+        let mut phase = V::load(block.dither.as_ptr().add(b));
+        for (c, &mu) in mean.iter().enumerate() {
+            phase = V::splat(V::E::from_f64(mu)).mul_add(V::load(block.omega.as_ptr().add(c * pad + b)), phase);
+        }
+        let (sin, cos) = sin_cos::<V, true>(phase);
+        let amp = match var {
+            Some(var) => {
+                let mut e = V::splat(V::E::ZERO);
+                for (c, &s2) in var.iter().enumerate() {
+                    e = V::splat(V::E::from_f64(-0.5 * s2)).mul_add(V::load(block.omega_sq.as_ptr().add(c * pad + b)), e);
+                }
+                exp(e).mul(V::splat(gain))
+            }
+            None => V::splat(gain),
+        };
+        cos.mul(amp).store(re.as_mut_ptr().add(b));
+        sin.mul(amp).store(im.as_mut_ptr().add(b));
+        b += l;
+    }
+}
+
+struct AtomsOp<'a, 'b, E> {
+    freq: &'a AtomFrequencies<'b, E>,
+    params: &'a AtomParams<'b>,
+    j0: usize,
+    out_re: ArrayViewMut2<'a, f64>,
+    out_im: ArrayViewMut2<'a, f64>,
+}
+
+impl<E: Element> SimdOp<E> for AtomsOp<'_, '_, E> {
+    type Output = ();
+    #[inline(always)]
+    fn run<V: Vector<E = E>>(mut self) {
+        let len = self.out_re.ncols();
+        let block = Block::new(self.freq, self.j0, self.j0 + len, V::LANES);
+        let mut re = vec![E::ZERO; block.pad];
+        let mut im = vec![E::ZERO; block.pad];
+        let gain = E::from_f64(self.freq.gain);
+        for k in 0..self.params.means.nrows() {
+            let mean = self.params.means.row(k).to_vec();
+            let var = self.params.variances.map(|v| v.row(k).to_vec());
+            // SAFETY: `dispatch` runs V only where supported; pad is a multiple of LANES.
+            unsafe { atom_into::<V>(&block, &mean, var.as_deref(), gain, &mut re, &mut im) };
+            for (dst, &v) in self.out_re.row_mut(k).iter_mut().zip(&re[..len]) {
+                *dst = v.to_f64();
+            }
+            for (dst, &v) in self.out_im.row_mut(k).iter_mut().zip(&im[..len]) {
+                *dst = v.to_f64();
+            }
+        }
+    }
+}
+
+/// Real and imaginary parts (K x m each, float64) of the atoms.
+pub fn atoms<'b, E: Element>(
+    freq: &AtomFrequencies<'b, E>,
+    params: &AtomParams<'b>,
+    config: RunConfig,
+) -> Result<(Array2<f64>, Array2<f64>), SketchError> {
+    let (k, _, m) = check(freq, params)?;
+    if !config.level.is_available() {
+        return Err(SketchError::UnsupportedSimdLevel(config.level));
+    }
+    let mut re = Array2::zeros((k, m));
+    let mut im = Array2::zeros((k, m));
+    if k == 0 || m == 0 {
+        return Ok((re, im));
+    }
+    let jobs: Vec<_> = re
+        .axis_chunks_iter_mut(Axis(1), GROUP)
+        .zip(im.axis_chunks_iter_mut(Axis(1), GROUP))
+        .enumerate()
+        .map(|(g, (r, i))| (g * GROUP, r, i))
+        .collect();
+    with_pool(config.n_threads, || {
+        jobs.into_par_iter().for_each(|(j0, out_re, out_im)| {
+            dispatch(config.level, AtomsOp { freq, params, j0, out_re, out_im });
+        })
+    })?;
+    Ok((re, im))
+}
+
+/// Per-group partial sums: `[f, grad_alpha (K), grad_mean (K x d), grad_var (K x d)]`
+/// before the alpha factors.
+struct ObjectiveOp<'a, 'b, E> {
+    freq: &'a AtomFrequencies<'b, E>,
+    params: &'a AtomParams<'b>,
+    weights: &'a [f64],
+    z_re: &'a ArrayView1<'b, f64>,
+    z_im: &'a ArrayView1<'b, f64>,
+    j0: usize,
+    j1: usize,
+}
+
+impl<E: Element> SimdOp<E> for ObjectiveOp<'_, '_, E> {
+    type Output = Vec<f64>;
+    #[inline(always)]
+    fn run<V: Vector<E = E>>(self) -> Vec<f64> {
+        let (k_atoms, d) = self.params.means.dim();
+        let gaussian = self.params.variances.is_some();
+        let mut acc = vec![0.0f64; 1 + k_atoms * (1 + 2 * d)];
+        let (f_acc, rest) = acc.split_at_mut(1);
+        let (g_alpha, rest) = rest.split_at_mut(k_atoms);
+        let (g_mean, g_var) = rest.split_at_mut(k_atoms * d);
+        let gain = E::from_f64(self.freq.gain);
+        let means: Vec<f64> = self.params.means.iter().copied().collect();
+        let vars: Option<Vec<f64>> = self.params.variances.map(|v| v.iter().copied().collect());
+        let l = V::LANES;
+        let mut j0 = self.j0;
+        while j0 < self.j1 {
+            let j1 = (j0 + SUB).min(self.j1);
+            let block = Block::new(self.freq, j0, j1, l);
+            let pad = block.pad;
+            let mut a_re = vec![E::ZERO; k_atoms * pad];
+            let mut a_im = vec![E::ZERO; k_atoms * pad];
+            // Model sum_k alpha_k a_k, then the residual, in this block.
+            let mut r_re = vec![E::ZERO; pad];
+            let mut r_im = vec![E::ZERO; pad];
+            for (dst, &v) in r_re.iter_mut().zip(self.z_re.slice(s![j0..j1])) {
+                *dst = E::from_f64(v);
+            }
+            for (dst, &v) in r_im.iter_mut().zip(self.z_im.slice(s![j0..j1])) {
+                *dst = E::from_f64(v);
+            }
+            // SAFETY (whole block): `dispatch` runs V only where supported;
+            // every buffer holds a multiple of LANES elements per row.
+            unsafe {
+                for k in 0..k_atoms {
+                    let re = &mut a_re[k * pad..(k + 1) * pad];
+                    let im = &mut a_im[k * pad..(k + 1) * pad];
+                    let var = vars.as_ref().map(|v| &v[k * d..(k + 1) * d]);
+                    atom_into::<V>(&block, &means[k * d..(k + 1) * d], var, gain, re, im);
+                    let w = V::splat(E::from_f64(-self.weights[k]));
+                    let mut b = 0;
+                    while b < pad {
+                        let rr = V::load(re.as_ptr().add(b)).mul_add(w, V::load(r_re.as_ptr().add(b)));
+                        let ri = V::load(im.as_ptr().add(b)).mul_add(w, V::load(r_im.as_ptr().add(b)));
+                        rr.store(r_re.as_mut_ptr().add(b));
+                        ri.store(r_im.as_mut_ptr().add(b));
+                        b += l;
+                    }
+                }
+                // Padding lanes hold atoms at omega = 0: zero their residual.
+                for v in r_re[block.len..].iter_mut().chain(r_im[block.len..].iter_mut()) {
+                    *v = E::ZERO;
+                }
+                let mut b = 0;
+                while b < pad {
+                    let rr = V::load(r_re.as_ptr().add(b));
+                    let ri = V::load(r_im.as_ptr().add(b));
+                    f_acc[0] += rr.mul_add(rr, ri.mul(ri)).sum_f64();
+                    b += l;
+                }
+                let mut p_re = vec![E::ZERO; pad];
+                let mut p_im = vec![E::ZERO; pad];
+                for k in 0..k_atoms {
+                    let re = &a_re[k * pad..(k + 1) * pad];
+                    let im = &a_im[k * pad..(k + 1) * pad];
+                    let mut sum = V::splat(E::ZERO);
+                    let mut b = 0;
+                    while b < pad {
+                        let (ar, ai) = (V::load(re.as_ptr().add(b)), V::load(im.as_ptr().add(b)));
+                        let (rr, ri) = (V::load(r_re.as_ptr().add(b)), V::load(r_im.as_ptr().add(b)));
+                        let pr = ar.mul_add(rr, ai.mul(ri));
+                        let pi = ar.mul_add(ri, V::splat(E::ZERO).sub(ai.mul(rr)));
+                        pr.store(p_re.as_mut_ptr().add(b));
+                        pi.store(p_im.as_mut_ptr().add(b));
+                        sum = sum.add(pr);
+                        b += l;
+                    }
+                    g_alpha[k] += sum.sum_f64();
+                    for c in 0..d {
+                        g_mean[k * d + c] += dot::<V>(&p_im, &block.omega[c * pad..(c + 1) * pad]);
+                        if gaussian {
+                            g_var[k * d + c] += dot::<V>(&p_re, &block.omega_sq[c * pad..(c + 1) * pad]);
+                        }
+                    }
+                }
+            }
+            j0 = j1;
+        }
+        acc
+    }
+}
+
+/// Sum of `a[i] * b[i]` (lengths a multiple of `V::LANES`).
+#[inline(always)]
+unsafe fn dot<V: Vector>(a: &[V::E], b: &[V::E]) -> f64 {
+    let mut acc = V::splat(<V::E as Real>::ZERO);
+    let mut i = 0;
+    while i < a.len() {
+        acc = V::load(a.as_ptr().add(i)).mul_add(V::load(b.as_ptr().add(i)), acc);
+        i += V::LANES;
+    }
+    acc.sum_f64()
+}
+
+/// `||z - sum_k alpha_k a_k||^2` and its gradient with respect to the atom
+/// parameters and the weights (see the module documentation).
+pub fn objective_grad<'b, E: Element>(
+    freq: &AtomFrequencies<'b, E>,
+    params: &AtomParams<'b>,
+    weights: ArrayView1<'_, f64>,
+    z_re: ArrayView1<'b, f64>,
+    z_im: ArrayView1<'b, f64>,
+    config: RunConfig,
+) -> Result<ObjectiveGrad, SketchError> {
+    let (k, d, m) = check(freq, params)?;
+    if weights.len() != k {
+        return Err(SketchError::ShapeMismatch { what: "number of weights", expected: k, got: weights.len() });
+    }
+    if z_re.len() != m || z_im.len() != m {
+        return Err(SketchError::ShapeMismatch { what: "sketch length", expected: m, got: z_re.len().max(z_im.len()) });
+    }
+    if !config.level.is_available() {
+        return Err(SketchError::UnsupportedSimdLevel(config.level));
+    }
+    let weights: Vec<f64> = weights.to_vec();
+    let groups = m.div_ceil(GROUP);
+    let partials: Vec<Vec<f64>> = with_pool(config.n_threads, || {
+        (0..groups)
+            .into_par_iter()
+            .map(|g| {
+                let op = ObjectiveOp {
+                    freq,
+                    params,
+                    weights: &weights,
+                    z_re: &z_re,
+                    z_im: &z_im,
+                    j0: g * GROUP,
+                    j1: ((g + 1) * GROUP).min(m),
+                };
+                dispatch(config.level, op)
+            })
+            .collect()
+    })?;
+    let mut total = vec![0.0f64; 1 + k * (1 + 2 * d)];
+    for p in &partials {
+        for (t, v) in total.iter_mut().zip(p) {
+            *t += v;
+        }
+    }
+    let value = total[0];
+    let grad_weights = Array1::from_iter(total[1..1 + k].iter().map(|g| -2.0 * g));
+    let mut grad_means = Array2::from_shape_vec((k, d), total[1 + k..1 + k + k * d].to_vec()).expect("shape");
+    for (mut row, &a) in grad_means.rows_mut().into_iter().zip(&weights) {
+        row *= -2.0 * a;
+    }
+    let grad_variances = params.variances.map(|_| {
+        let mut g = Array2::from_shape_vec((k, d), total[1 + k + k * d..].to_vec()).expect("shape");
+        for (mut row, &a) in g.rows_mut().into_iter().zip(&weights) {
+            row *= a;
+        }
+        g
+    });
+    Ok(ObjectiveGrad { value, grad_means, grad_variances, grad_weights })
+}

@@ -1,0 +1,166 @@
+"""The Rust atom kernels (the decoders' hot loop) against the NumPy reference.
+
+Tolerances: float64 frequencies 1e-12 relative (atoms absolute 1e-13);
+float32 frequencies 1e-4 relative to the objective scale (phases rounded to
+float32). The gradient is checked against central finite differences of the
+NumPy reference objective.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from sketchcore import SketchOperator, _core
+from sketchcore.decoders import AtomModel
+from sketchcore.exceptions import DimensionMismatchError, DTypeError, InvalidParameterError
+
+# (K, d, m): single atoms, m around vector widths and the kernel's blocks of 256 / groups of 1024.
+SHAPES = [(1, 1, 1), (1, 3, 7), (2, 12, 15), (3, 5, 16), (4, 2, 17), (5, 12, 255), (7, 17, 257), (2, 10, 1025), (64, 12, 2049)]
+
+
+def _model(d, m, gaussian, quantize=False, seed=0):
+    op = SketchOperator(d, m, sigma=1.3, seed=seed, dither=True, quantize=quantize)
+    lo, hi = np.full(d, -3.0), np.full(d, 3.0)
+    return AtomModel(op, gaussian, lo, hi, var_bounds=(np.full(d, 1e-3), np.full(d, 4.0)) if gaussian else None)
+
+
+def _theta(model, k, rng):
+    means = rng.normal(size=(k, model.d))
+    if not model.gaussian:
+        return means
+    return np.hstack([means, rng.uniform(0.02, 0.8, size=(k, model.d))])
+
+
+def _sketch(model, rng):
+    m = model.omega.shape[1]
+    return rng.normal(size=m) * 0.3 + 1j * rng.normal(size=m) * 0.3
+
+
+@pytest.mark.parametrize("gaussian", [False, True])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_atoms_and_objective_match_numpy(shape, gaussian, simd):
+    k, d, m = shape
+    rng = np.random.default_rng(k * 1000 + d * 10 + m)
+    model = _model(d, m, gaussian, quantize=(k % 2 == 0))
+    theta = _theta(model, k, rng)
+    means, var = model.split(theta)
+    kw = {"omega_sq": model.omega2, "variances": np.ascontiguousarray(var)} if gaussian else {}
+    re, im = _core.atoms(model.omega, model.xi, np.ascontiguousarray(means), gain=model.gain, simd=simd, **kw)
+    ref = model.atoms_reference(theta)
+    np.testing.assert_allclose(re, ref.real, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(im, ref.imag, rtol=0, atol=1e-13)
+
+    z = _sketch(model, rng)
+    x = np.concatenate([theta.ravel(), rng.uniform(0.1, 1.0, size=k)])
+    f, g = model.objective_and_grad(x, z, k)
+    f_ref, g_ref = model.objective_and_grad_reference(x, z, k)
+    assert f == pytest.approx(f_ref, rel=1e-12)
+    np.testing.assert_allclose(g, g_ref, rtol=0, atol=1e-10 * max(1.0, np.abs(g_ref).max()))
+
+
+@pytest.mark.parametrize("gaussian", [False, True])
+def test_float32_frequencies(gaussian, simd):
+    k, d, m = 5, 12, 1500
+    rng = np.random.default_rng(5)
+    model = _model(d, m, gaussian)
+    theta = _theta(model, k, rng)
+    means, var = model.split(theta)
+    om32, xi32, sq32 = (a.astype(np.float32) for a in (model.omega, model.xi, model.omega2 if gaussian else model.omega))
+    kw32 = {"omega_sq": sq32, "variances": np.ascontiguousarray(var)} if gaussian else {}
+    re, im = _core.atoms(om32, xi32, np.ascontiguousarray(means), simd=simd, **kw32)
+    ref = model.atoms_reference(theta)
+    # Phases of size ~10 rounded to float32: ~1e-6 absolute.
+    np.testing.assert_allclose(re, ref.real, atol=2e-5)
+    np.testing.assert_allclose(im, ref.imag, atol=2e-5)
+    z = _sketch(model, rng)
+    alpha = rng.uniform(0.1, 1.0, size=k)
+    f32, gm32, gv32, ga32 = _core.atom_objective(om32, xi32, np.ascontiguousarray(means), alpha,
+                                                 z.real.copy(), z.imag.copy(), simd=simd, **kw32)
+    f_ref, g_ref = model.objective_and_grad_reference(np.concatenate([theta.ravel(), alpha]), z, k)
+    assert f32 == pytest.approx(f_ref, rel=1e-4)
+    scale = np.abs(g_ref).max()
+    np.testing.assert_allclose(ga32, g_ref[-k:], atol=1e-4 * scale)
+
+
+def test_non_contiguous_inputs():
+    rng = np.random.default_rng(3)
+    model = _model(6, 300, True)
+    big = rng.normal(size=(8, 24))
+    means = big[::2, 1:13:2]  # strided rows and columns
+    var = np.abs(big[1::2, 2:14:2]) + 0.1
+    omega_f = np.asfortranarray(model.omega)
+    re, im = _core.atoms(omega_f, model.xi[::-1][::-1], means, omega_sq=model.omega2[:, ::1], variances=var)
+    ref = model.atoms_reference(np.hstack([means, var]))
+    np.testing.assert_allclose(re + 1j * im, ref, atol=1e-13)
+    omega_rev = model.omega[:, ::-1]
+    re2, _ = _core.atoms(omega_rev, model.xi[::-1].copy(), means)
+    ref2 = np.exp(1j * (means @ omega_rev + model.xi[::-1]))
+    np.testing.assert_allclose(re2, ref2.real, atol=1e-13)
+
+
+@pytest.mark.parametrize("gaussian", [False, True])
+def test_gradient_matches_finite_differences(gaussian):
+    k, d, m = 3, 4, 400
+    rng = np.random.default_rng(11)
+    model = _model(d, m, gaussian)
+    theta = _theta(model, k, rng)
+    z = _sketch(model, rng)
+    x = np.concatenate([theta.ravel(), rng.uniform(0.2, 1.0, size=k)])
+    _, g = model.objective_and_grad(x, z, k)
+    h = 1e-6
+    fd = np.empty_like(x)
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e[i] = h
+        fd[i] = (model.objective_and_grad_reference(x + e, z, k)[0] - model.objective_and_grad_reference(x - e, z, k)[0]) / (2 * h)
+    np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-6 * np.abs(fd).max())
+
+
+def test_bitwise_independent_of_threads():
+    rng = np.random.default_rng(2)
+    model = _model(12, 5000, True)
+    theta = _theta(model, 9, rng)
+    means, var = model.split(theta)
+    z = _sketch(model, rng)
+    alpha = rng.uniform(size=9)
+    args = (model.omega, model.xi, np.ascontiguousarray(means), alpha, z.real.copy(), z.imag.copy())
+    kw = {"omega_sq": model.omega2, "variances": np.ascontiguousarray(var)}
+    outs = [_core.atom_objective(*args, n_threads=t, **kw) for t in (1, 2, 3)]
+    for o in outs[1:]:
+        assert o[0] == outs[0][0]
+        for a, b in zip(o[1:], outs[0][1:]):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_bad_arguments_raise_typed_errors():
+    model = _model(3, 50, True)
+    means = np.zeros((2, 3))
+    with pytest.raises(DimensionMismatchError):
+        _core.atoms(model.omega, model.xi, np.zeros((2, 4)))
+    with pytest.raises(DimensionMismatchError):
+        _core.atoms(model.omega, model.xi[:-1], means)
+    with pytest.raises(InvalidParameterError):
+        _core.atoms(model.omega, model.xi, means, variances=np.ones((2, 3)))
+    with pytest.raises(DTypeError):
+        _core.atoms(model.omega, model.xi.astype(np.float32), means)
+    with pytest.raises(DTypeError):
+        _core.atoms(model.omega.astype(np.int64), model.xi, means)
+    with pytest.raises(DimensionMismatchError):
+        _core.atom_objective(model.omega, model.xi, means, np.ones(3), np.zeros(50), np.zeros(50))
+    with pytest.raises(DimensionMismatchError):
+        _core.atom_objective(model.omega, model.xi, means, np.ones(2), np.zeros(49), np.zeros(50))
+    # No atoms: the objective is ||z||^2 and every gradient is empty.
+    z = np.arange(50.0)
+    f, gm, gv, ga = _core.atom_objective(model.omega, model.xi, np.zeros((0, 3)), np.zeros(0), z, z)
+    assert f == pytest.approx(2 * float(z @ z))
+    assert gm.shape == (0, 3) and gv is None and ga.shape == (0,)
+
+
+def test_quantized_gain_is_first_harmonic():
+    model = _model(4, 64, False, quantize=True)
+    assert model.gain == pytest.approx(4 / math.pi)
+    re, im = model.atoms_re_im(np.zeros((1, 4)))
+    np.testing.assert_allclose(np.hypot(re, im), 4 / math.pi, rtol=1e-15)
