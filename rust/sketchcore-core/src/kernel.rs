@@ -247,20 +247,29 @@ impl<E: Element, K> ChunkOp<'_, E, K> {
         for r in 0..rows {
             let i = tile0 + r;
             let dst = &mut xt[r * d..(r + 1) * d];
-            let mut l1 = 0.0f64;
-            for (l, (&v, out)) in self.x.row(i).iter().zip(dst.iter_mut()).enumerate() {
-                if !v.is_finite() {
-                    return Err(SketchError::NonFiniteInput { row: i, col: l });
+            let row = self.x.row(i);
+            match row.as_slice() {
+                Some(src) => dst.copy_from_slice(src),
+                None => dst.iter_mut().zip(row.iter()).for_each(|(o, &v)| *o = v),
+            }
+            // Branch-free passes over the contiguous copy vectorise; the
+            // first non-finite value is located only when there is one.
+            if !dst.iter().fold(true, |ok, v| ok & v.is_finite()) {
+                let col = dst.iter().position(|v| !v.is_finite()).unwrap_or(0);
+                return Err(SketchError::NonFiniteInput { row: i, col });
+            }
+            let mut partial = [0.0f64; 8];
+            let mut chunks = dst.chunks_exact(8);
+            for c in &mut chunks {
+                for (p, &v) in partial.iter_mut().zip(c) {
+                    *p += v.to_f64().abs();
                 }
-                *out = v;
+            }
+            let l1 = partial.iter().sum::<f64>() + chunks.remainder().iter().map(|v| v.to_f64().abs()).sum::<f64>();
+            for ((lo, hi), &v) in part.lower.iter_mut().zip(part.upper.iter_mut()).zip(dst.iter()) {
                 let v64 = v.to_f64();
-                l1 += v64.abs();
-                if v64 < part.lower[l] {
-                    part.lower[l] = v64;
-                }
-                if v64 > part.upper[l] {
-                    part.upper[l] = v64;
-                }
+                *lo = lo.min(v64);
+                *hi = hi.max(v64);
             }
             max_l1 = max_l1.max(l1);
             let w = match self.weights {

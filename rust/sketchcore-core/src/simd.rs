@@ -104,6 +104,13 @@ pub trait Real:
     /// Above this |t| the two-constant reduction loses accuracy; such lanes take
     /// the scalar float64 path.
     const REDUCTION_LIMIT: Self;
+    /// Reduction by pi instead of pi/2 (cheaper fix-up, longer polynomials):
+    /// `(PI_HI, PI_LO, sin P, cos Q)` with sin r = r + r^3 P(r^2) and
+    /// cos r = 1 + r^2 Q(r^2) on [-pi/2, pi/2], highest degree first; `None`
+    /// keeps the pi/2 scheme.
+    const PI_REDUCTION: Option<(Self, Self, &'static [Self], &'static [Self])>;
+    /// 1.5 * 2^(mantissa bits): adding it rounds to an integer held in the low bits.
+    const ROUND_MAGIC: Self;
     /// log2(e), and ln 2 split in two for the Cody-Waite reduction of `exp`.
     const LOG2E: Self;
     const LN2_HI: Self;
@@ -131,6 +138,15 @@ impl Real for f32 {
     const SIN_POLY: &'static [f32] = &[-1.951_529_6e-4, 8.332_161e-3, -1.666_665_5e-1];
     const COS_POLY: &'static [f32] = &[2.443_315_7e-5, -1.388_731_6e-3, 4.166_664_6e-2];
     const REDUCTION_LIMIT: f32 = 262_144.0;
+    // Near-minimax fits (Lawson iterations) on [-pi/2, pi/2]: approximation
+    // error 4.6e-9 (sin) and 2.4e-10 (cos), below float32 rounding.
+    const ROUND_MAGIC: f32 = 12_582_912.0;
+    const PI_REDUCTION: Option<(f32, f32, &'static [f32], &'static [f32])> = Some((
+        std::f32::consts::PI,
+        -8.742_278e-8,
+        &[2.600_075_9e-6, -1.980_662_5e-4, 8.333_017_4e-3, -1.666_665_7e-1],
+        &[-2.607_726_5e-7, 2.476_189_5e-5, -1.388_840_4e-3, 4.166_664_1e-2, -4.999_999_955e-1],
+    ));
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_145_751_953_125;
     const LN2_LO: f32 = 1.428_606_765_330_187e-6;
@@ -180,6 +196,8 @@ impl Real for f64 {
         4.166_666_666_666_659_3e-2,
     ];
     const REDUCTION_LIMIT: f64 = 1.0e8;
+    const PI_REDUCTION: Option<(f64, f64, &'static [f64], &'static [f64])> = None;
+    const ROUND_MAGIC: f64 = 6_755_399_441_055_744.0;
     const LOG2E: f64 = std::f64::consts::LOG2_E;
     const LN2_HI: f64 = 6.931_471_803_691_238_2e-1;
     const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
@@ -245,10 +263,16 @@ pub trait Vector: Copy {
     unsafe fn sum_f64(self) -> f64;
     /// `self * b + c` with a single rounding.
     unsafe fn mul_add(self, b: Self, c: Self) -> Self;
+    /// `c - self * b` with a single rounding.
+    unsafe fn neg_mul_add(self, b: Self, c: Self) -> Self;
     /// Rounds to the nearest integer (ties to even), as a float and as integers.
     unsafe fn round_quadrant(self) -> (Self, Self::Quadrant);
     /// Given sin(r), cos(r) and the quadrant k of t = k pi/2 + r, returns (sin t, cos t).
     unsafe fn apply_quadrant(k: Self::Quadrant, sin_r: Self, cos_r: Self) -> (Self, Self);
+    /// The lanes' bit patterns as integers (no conversion).
+    unsafe fn to_bits(self) -> Self::Quadrant;
+    /// Negates the lanes where the integer lane of `n` is odd (t = n pi + r).
+    unsafe fn negate_if_odd(n: Self::Quadrant, a: Self) -> Self;
     /// Whether any lane has |x| > limit (or is NaN).
     unsafe fn any_abs_gt(self, limit: Self::E) -> bool;
     /// `dst[i] += self[i] as f64` for every lane.
@@ -313,6 +337,10 @@ macro_rules! impl_scalar {
                 Scalar(self.0.mul_add(b.0, c.0))
             }
             #[inline(always)]
+            unsafe fn neg_mul_add(self, b: Self, c: Self) -> Self {
+                Scalar((-self.0).mul_add(b.0, c.0))
+            }
+            #[inline(always)]
             unsafe fn round_quadrant(self) -> (Self, $int) {
                 // Through the integer, as the SIMD paths do: -0.0 becomes +0.0,
                 // which keeps sin(-0.0) = -0.0.
@@ -325,6 +353,18 @@ macro_rules! impl_scalar {
                 let s = if k & 2 != 0 { -s } else { s };
                 let c = if k.wrapping_add(1) & 2 != 0 { -c } else { c };
                 (Scalar(s), Scalar(c))
+            }
+            #[inline(always)]
+            unsafe fn to_bits(self) -> $int {
+                self.0.to_bits() as $int
+            }
+            #[inline(always)]
+            unsafe fn negate_if_odd(n: $int, a: Self) -> Self {
+                if n & 1 != 0 {
+                    Scalar(-a.0)
+                } else {
+                    a
+                }
             }
             #[inline(always)]
             unsafe fn any_abs_gt(self, limit: $t) -> bool {
@@ -421,6 +461,10 @@ mod x86 {
             Avx2F32(_mm256_fmadd_ps(self.0, b.0, c.0))
         }
         #[inline(always)]
+        unsafe fn neg_mul_add(self, b: Self, c: Self) -> Self {
+            Avx2F32(_mm256_fnmadd_ps(self.0, b.0, c.0))
+        }
+        #[inline(always)]
         unsafe fn round_quadrant(self) -> (Self, __m256i) {
             // cvtps uses the default rounding mode: nearest, ties to even.
             let k = _mm256_cvtps_epi32(self.0);
@@ -440,6 +484,14 @@ mod x86 {
                 Avx2F32(_mm256_xor_ps(ss, _mm256_castsi256_ps(sin_flip))),
                 Avx2F32(_mm256_xor_ps(cc, _mm256_castsi256_ps(cos_flip))),
             )
+        }
+        #[inline(always)]
+        unsafe fn to_bits(self) -> __m256i {
+            _mm256_castps_si256(self.0)
+        }
+        #[inline(always)]
+        unsafe fn negate_if_odd(n: __m256i, a: Self) -> Self {
+            Avx2F32(_mm256_xor_ps(a.0, _mm256_castsi256_ps(_mm256_slli_epi32::<31>(n))))
         }
         #[inline(always)]
         unsafe fn any_abs_gt(self, limit: f32) -> bool {
@@ -512,6 +564,10 @@ mod x86 {
             Avx2F64(_mm256_fmadd_pd(self.0, b.0, c.0))
         }
         #[inline(always)]
+        unsafe fn neg_mul_add(self, b: Self, c: Self) -> Self {
+            Avx2F64(_mm256_fnmadd_pd(self.0, b.0, c.0))
+        }
+        #[inline(always)]
         unsafe fn round_quadrant(self) -> (Self, __m256i) {
             let kf = _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(self.0);
             let k = _mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(kf));
@@ -530,6 +586,14 @@ mod x86 {
                 Avx2F64(_mm256_xor_pd(ss, _mm256_castsi256_pd(sin_flip))),
                 Avx2F64(_mm256_xor_pd(cc, _mm256_castsi256_pd(cos_flip))),
             )
+        }
+        #[inline(always)]
+        unsafe fn to_bits(self) -> __m256i {
+            _mm256_castpd_si256(self.0)
+        }
+        #[inline(always)]
+        unsafe fn negate_if_odd(n: __m256i, a: Self) -> Self {
+            Avx2F64(_mm256_xor_pd(a.0, _mm256_castsi256_pd(_mm256_slli_epi64::<63>(n))))
         }
         #[inline(always)]
         unsafe fn any_abs_gt(self, limit: f64) -> bool {
@@ -600,6 +664,10 @@ mod x86 {
             Avx512F32(_mm512_fmadd_ps(self.0, b.0, c.0))
         }
         #[inline(always)]
+        unsafe fn neg_mul_add(self, b: Self, c: Self) -> Self {
+            Avx512F32(_mm512_fnmadd_ps(self.0, b.0, c.0))
+        }
+        #[inline(always)]
         unsafe fn round_quadrant(self) -> (Self, __m512i) {
             let k = _mm512_cvtps_epi32(self.0);
             (Avx512F32(_mm512_cvtepi32_ps(k)), k)
@@ -617,6 +685,14 @@ mod x86 {
                 Avx512F32(_mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(ss), sin_flip))),
                 Avx512F32(_mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(cc), cos_flip))),
             )
+        }
+        #[inline(always)]
+        unsafe fn to_bits(self) -> __m512i {
+            _mm512_castps_si512(self.0)
+        }
+        #[inline(always)]
+        unsafe fn negate_if_odd(n: __m512i, a: Self) -> Self {
+            Avx512F32(_mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a.0), _mm512_slli_epi32::<31>(n))))
         }
         #[inline(always)]
         unsafe fn any_abs_gt(self, limit: f32) -> bool {
@@ -686,6 +762,10 @@ mod x86 {
             Avx512F64(_mm512_fmadd_pd(self.0, b.0, c.0))
         }
         #[inline(always)]
+        unsafe fn neg_mul_add(self, b: Self, c: Self) -> Self {
+            Avx512F64(_mm512_fnmadd_pd(self.0, b.0, c.0))
+        }
+        #[inline(always)]
         unsafe fn round_quadrant(self) -> (Self, __m512i) {
             let k32 = _mm512_cvtpd_epi32(self.0);
             (Avx512F64(_mm512_cvtepi32_pd(k32)), _mm512_cvtepi32_epi64(k32))
@@ -703,6 +783,14 @@ mod x86 {
                 Avx512F64(_mm512_castsi512_pd(_mm512_xor_si512(_mm512_castpd_si512(ss), sin_flip))),
                 Avx512F64(_mm512_castsi512_pd(_mm512_xor_si512(_mm512_castpd_si512(cc), cos_flip))),
             )
+        }
+        #[inline(always)]
+        unsafe fn to_bits(self) -> __m512i {
+            _mm512_castpd_si512(self.0)
+        }
+        #[inline(always)]
+        unsafe fn negate_if_odd(n: __m512i, a: Self) -> Self {
+            Avx512F64(_mm512_castsi512_pd(_mm512_xor_si512(_mm512_castpd_si512(a.0), _mm512_slli_epi64::<63>(n))))
         }
         #[inline(always)]
         unsafe fn any_abs_gt(self, limit: f64) -> bool {

@@ -18,6 +18,7 @@ use crate::dispatch::Element;
 use crate::error::SketchError;
 use crate::kernel::{features, run_sketch, Nonlinearity, RunConfig, TileKernel};
 use crate::simd::{Real, Vector};
+use crate::trig::sin_cos_pi_reduced;
 use crate::sums::SketchSums;
 
 struct StructuredKernel<E> {
@@ -37,8 +38,6 @@ struct StructuredKernel<E> {
 struct Scratch<E> {
     base: Vec<E>,
     y: Vec<E>,
-    acc_cos: Vec<E>,
-    acc_sin: Vec<E>,
 }
 
 /// One pass of R = 2^S butterfly stages (strides h, 2h, .., 2^(S-1) h) held in
@@ -53,6 +52,7 @@ unsafe fn fwht_pass<V: Vector, const R: usize>(
     signs: Option<*const V::E>,
 ) {
     let l = V::LANES;
+    let one = V::splat(V::E::ONE);
     let mut i = 0;
     while i < p {
         for k in i..i + h {
@@ -64,13 +64,16 @@ unsafe fn fwht_pass<V: Vector, const R: usize>(
                     *v = v.mul(V::splat(*sg.add(idx)));
                 }
             }
+            // Differences are FMAs (u - w * 1): on cores whose adders and
+            // multipliers sit on separate pipes (AMD Zen) the butterflies
+            // then use both; elsewhere they cost the same as a subtract.
             let mut s = 1;
             while s < R {
                 for q in 0..R {
                     if q & s == 0 {
                         let (u, w) = (a[q], a[q + s]);
                         a[q] = u.add(w);
-                        a[q + s] = u.sub(w);
+                        a[q + s] = w.neg_mul_add(one, u);
                     }
                 }
                 s *= 2;
@@ -141,8 +144,6 @@ impl<E: Element> TileKernel<E> for StructuredKernel<E> {
         Scratch {
             base: vec![E::ZERO; groups * self.p * l],
             y: vec![E::ZERO; groups * self.p * l],
-            acc_cos: vec![E::ZERO; self.m * l],
-            acc_sin: vec![E::ZERO; self.m * l],
         }
     }
     fn row_multiple<V: Vector<E = E>>(&self) -> usize {
@@ -164,7 +165,6 @@ impl<E: Element> TileKernel<E> for StructuredKernel<E> {
         debug_assert!(groups * p * l <= sc.y.len());
         let base = sc.base.as_mut_ptr();
         let y = sc.y.as_mut_ptr();
-        let (ac, as_) = (sc.acc_cos.as_mut_ptr(), sc.acc_sin.as_mut_ptr());
         // Interleave each group of `l` samples; rows d..p of `base` stay zero.
         for g in 0..groups {
             let bg = base.add(g * p * l);
@@ -184,28 +184,35 @@ impl<E: Element> TileKernel<E> for StructuredKernel<E> {
                 fwht::<V>(yg, yg, p, sg.add(p));
                 fwht::<V>(yg, yg, p, sg.add(2 * p));
             }
-            // Each accumulator is loaded and stored once per tile, not per group.
+            // Per-lane sums over the tile's groups stay in registers and go
+            // to float64 once per tile (no m x LANES accumulator to sweep).
             let j0 = b * p;
             for r in 0..p.min(m - j0) {
                 let j = j0 + r;
                 let (scale, xi) = (V::splat(self.scales[j]), V::splat(self.dither[j]));
-                let (mut acc_c, mut acc_s) = (V::load(ac.add(j * l)), V::load(as_.add(j * l)));
-                for g in 0..groups {
-                    let w = V::load(wt.as_ptr().add(g * l));
-                    let t = V::load(y.add((g * p + r) * l)).mul_add(scale, xi);
-                    let (s, c) = features::<V, CHECKED, QUANT>(t);
-                    acc_c = w.mul_add(c, acc_c);
-                    acc_s = w.mul_add(s, acc_s);
+                let (mut acc_c, mut acc_s) = (V::splat(E::ZERO), V::splat(E::ZERO));
+                if !CHECKED && !QUANT && E::PI_REDUCTION.is_some() {
+                    // The sign (-1)^n of t = n pi + r goes on the weight: one
+                    // flip instead of two.
+                    for g in 0..groups {
+                        let t = V::load(y.add((g * p + r) * l)).mul_add(scale, xi);
+                        let (s, c, n) = sin_cos_pi_reduced::<V>(t);
+                        let w = V::negate_if_odd(n, V::load(wt.as_ptr().add(g * l)));
+                        acc_c = w.mul_add(c, acc_c);
+                        acc_s = w.mul_add(s, acc_s);
+                    }
+                } else {
+                    for g in 0..groups {
+                        let w = V::load(wt.as_ptr().add(g * l));
+                        let t = V::load(y.add((g * p + r) * l)).mul_add(scale, xi);
+                        let (s, c) = features::<V, CHECKED, QUANT>(t);
+                        acc_c = w.mul_add(c, acc_c);
+                        acc_s = w.mul_add(s, acc_s);
+                    }
                 }
-                acc_c.store(ac.add(j * l));
-                acc_s.store(as_.add(j * l));
+                *cos.get_unchecked_mut(j) += acc_c.sum_f64();
+                *sin.get_unchecked_mut(j) += acc_s.sum_f64();
             }
-        }
-        for j in 0..m {
-            cos[j] += V::load(ac.add(j * l)).sum_f64();
-            sin[j] += V::load(as_.add(j * l)).sum_f64();
-            V::splat(E::ZERO).store(ac.add(j * l));
-            V::splat(E::ZERO).store(as_.add(j * l));
         }
     }
 }
