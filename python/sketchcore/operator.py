@@ -103,10 +103,10 @@ class SketchOperator:
     kind : {"dense", "structured"}, default="dense"
         How frequencies are stored and applied. ``"dense"`` keeps the d x m
         matrix (cost O(d m) per sample). ``"structured"`` uses blocks of
-        H D3 H D2 H D1 (Walsh-Hadamard H, random signs D) over the data padded
-        to p = 2^ceil(log2 d), one radius per frequency: O(m log p) per sample
-        and O(m) memory; directions within a block are orthogonal (exactly so
-        when d is a power of two).
+        H D3 H D2 H D1 (Walsh-Hadamard H, random signs D; D1 shared by the
+        blocks) over the data padded to p = 2^ceil(log2 d), one radius per
+        frequency: O(m log p) per sample and O(m) memory; directions within a
+        block are orthogonal (exactly so when d is a power of two).
     radius : {"adapted", "gaussian", "folded"}, default="adapted"
         Law of the radius R: ``"gaussian"`` gives R ~ chi(d) (omega Gaussian),
         ``"folded"`` R ~ |N(0, 1)|, ``"adapted"`` the density proportional to
@@ -127,8 +127,8 @@ class SketchOperator:
     seeded by ``SeedSequence(seed)``, with only correctly-rounded arithmetic
     (see :mod:`sketchcore._rng`), so a seed gives bit-identical frequencies
     on every machine and backend. Draw order: the m x d direction normals
-    (frequency by frequency; for ``"structured"``, the 3 ceil(m/p) x p signs
-    instead), then the radii, then the dither.
+    (frequency by frequency; for ``"structured"``, the p signs of the shared
+    D1, then D2 and D3 block by block, instead), then the radii, then the dither.
 
     Examples
     --------
@@ -231,7 +231,13 @@ class SketchOperator:
         d, m, p = self.dim, self.sketch_size, self.block_size
         blocks = -(-m // p)
         rng = StableRandom(self.seed)
-        signs = np.where(rng.uniform(3 * blocks * p) < 0.5, -1.0, 1.0).reshape(3 * blocks, p)
+        # D1 is shared by all blocks (so H D1 x is computed once per sample,
+        # a third of the transforms saved); D2 and D3 are drawn per block.
+        # Given D1 the blocks are independent, and each block's law is that of
+        # H D3 H D2 H D1 with all three diagonals random.
+        d1 = np.where(rng.uniform(p) < 0.5, -1.0, 1.0)
+        d23 = np.where(rng.uniform(2 * blocks * p) < 0.5, -1.0, 1.0).reshape(blocks, 2, p)
+        signs = np.concatenate([np.broadcast_to(d1, (blocks, 1, p)), d23], axis=1).reshape(3 * blocks, p)
         self._signs = signs
         radii = self._draw_radii(rng)
         # Rows of the integer block matrix restricted to the d real coordinates

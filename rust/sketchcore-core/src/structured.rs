@@ -32,11 +32,15 @@ struct StructuredKernel<E> {
     blocks: usize,
     max_scale: f64,
     max_abs_dither: f64,
+    /// D1 is the same in every block: H D1 x is computed once per tile.
+    shared_d1: bool,
 }
 
 /// Per-chunk working memory.
 struct Scratch<E> {
     base: Vec<E>,
+    /// H D1 x per group, when D1 is shared.
+    first: Vec<E>,
     y: Vec<E>,
 }
 
@@ -143,6 +147,7 @@ impl<E: Element> TileKernel<E> for StructuredKernel<E> {
         let groups = crate::kernel::TILE_ROWS.div_ceil(l);
         Scratch {
             base: vec![E::ZERO; groups * self.p * l],
+            first: vec![E::ZERO; if self.shared_d1 { groups * self.p * l } else { 0 }],
             y: vec![E::ZERO; groups * self.p * l],
         }
     }
@@ -175,13 +180,23 @@ impl<E: Element> TileKernel<E> for StructuredKernel<E> {
                 }
             }
         }
+        let first = sc.first.as_mut_ptr();
+        if self.shared_d1 {
+            for g in 0..groups {
+                fwht::<V>(base.add(g * p * l), first.add(g * p * l), p, self.signs.as_ptr());
+            }
+        }
         for b in 0..self.blocks {
             let sg = self.signs.as_ptr().add(3 * b * p);
             for g in 0..groups {
                 let yg = y.add(g * p * l);
-                // The first pass reads the interleaved samples directly (no copy).
-                fwht::<V>(base.add(g * p * l), yg, p, sg);
-                fwht::<V>(yg, yg, p, sg.add(p));
+                // The first pass reads its input in place (no copy).
+                if self.shared_d1 {
+                    fwht::<V>(first.add(g * p * l), yg, p, sg.add(p));
+                } else {
+                    fwht::<V>(base.add(g * p * l), yg, p, sg);
+                    fwht::<V>(yg, yg, p, sg.add(p));
+                }
                 fwht::<V>(yg, yg, p, sg.add(2 * p));
             }
             // Per-lane sums over the tile's groups stay in registers and go
@@ -262,7 +277,9 @@ pub fn sketch_structured<E: Element>(
         Some(xi) => xi.iter().copied().collect(),
         None => vec![E::ZERO; m],
     };
+    let shared_d1 = (1..blocks).all(|b| signs.row(3 * b) == signs.row(0));
     let kernel = StructuredKernel {
+        shared_d1,
         signs: signs.iter().copied().collect(),
         scales: scales.to_vec(),
         max_abs_dither: dither_v.iter().fold(0.0f64, |a, &v| a.max(v.abs().to_f64())),

@@ -8,10 +8,18 @@ use sketchcore_core::{
     sketch_dense_reference, sketch_structured, structured_frequencies, Nonlinearity, RunConfig, SimdLevel, SketchError,
 };
 
+/// Random signs; every other call shares D1 across blocks (the kernel's
+/// shared-D1 path, which the Python operator generates) to cover both paths.
 fn operator(rng: &mut Rng, d: usize, m: usize) -> (Array2<f64>, Array1<f64>) {
     let p = d.next_power_of_two();
     let blocks = m.div_ceil(p);
-    let signs = Array2::from_shape_fn((3 * blocks, p), |_| if rng.uniform() < 0.5 { -1.0 } else { 1.0 });
+    let mut signs = Array2::from_shape_fn((3 * blocks, p), |_| if rng.uniform() < 0.5 { -1.0 } else { 1.0 });
+    if rng.uniform() < 0.5 {
+        let d1 = signs.row(0).to_owned();
+        for b in 1..blocks {
+            signs.row_mut(3 * b).assign(&d1);
+        }
+    }
     let scales = Array1::from_shape_fn(m, |_| (0.5 + rng.uniform()) / (p as f64).powf(1.5));
     (signs, scales)
 }
