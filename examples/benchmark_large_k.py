@@ -7,6 +7,7 @@ per-coordinate standard deviations uniform in [0.5, 1.5], weights uniform in
 method decodes it with one replicate.
 
     python examples/benchmark_large_k.py                       # K=64, d=12, m=1e4
+    python examples/benchmark_large_k.py --sigma 1.0           # frequency scale given
     python examples/benchmark_large_k.py --k 256 --m 50000 --methods split
     python examples/benchmark_large_k.py --k 512 --m 100000 --methods split --no-em
 """
@@ -41,6 +42,7 @@ def main() -> None:
     p.add_argument("--methods", default="split,clompr")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-em", action="store_true", help="skip scikit-learn EM (n_init=3)")
+    p.add_argument("--sigma", default="auto", help='frequency scale: a number, or "auto" (estimate_sigma)')
     args = p.parse_args()
 
     x, x_test = mixture(args.k, args.d, args.n, args.seed)
@@ -55,13 +57,17 @@ def main() -> None:
         print(f"  EM (n_init=3): {time.perf_counter() - t:7.1f} s  held-out LL {em_ll:.4f}")
     sketch = None
     for method in args.methods.split(","):
-        est = CompressiveGMM(args.k, sketch_size=args.m, method=method, n_replicates=1, random_state=args.seed)
+        sigma = args.sigma if args.sigma == "auto" else float(args.sigma)
+        est = CompressiveGMM(args.k, sketch_size=args.m, sigma=sigma, method=method, n_replicates=1,
+                             random_state=args.seed)
         if sketch is None:
             est.fit(x)
             sketch = est.sketch_
         else:
             est.fit_sketch(sketch)
         ll = est.score(x_test)
+        if method == args.methods.split(",")[0]:
+            print(f"  sigma = {est.operator_.sigma:.3g}")
         gap = "" if em_ll is None else f"  ({em_ll - ll:+.3f} nats below EM)"
         print(f"  {method:7s} decode {est.decode_time_:7.1f} s  held-out LL {ll:.4f}{gap}")
 
