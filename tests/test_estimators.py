@@ -194,3 +194,71 @@ def test_split_decoder_small_k(Est):
     centers = est.cluster_centers_ if Est is CompressiveKMeans else est.means_
     assert sse(X, centers) / ref.inertia_ < 1.05
     assert np.isclose(est.weights_.sum(), 1.0) and centers.shape == (4, 6)
+
+
+@pytest.mark.parametrize("Est", [CompressiveKMeans, CompressiveGMM])
+def test_batch_decoder_small_k(Est):
+    X, _, _ = literature_mixture(30_000, 6, k=4, seed=11)
+    ref = KMeans(4, n_init=10, random_state=0).fit(X)
+    est = Est(4, method="batch", random_state=0).fit(X)
+    centers = est.cluster_centers_ if Est is CompressiveKMeans else est.means_
+    assert sse(X, centers) / ref.inertia_ < 1.05
+    assert np.isclose(est.weights_.sum(), 1.0) and centers.shape == (4, 6)
+
+
+def test_auto_method_is_clompr_for_small_k():
+    X, _, _ = literature_mixture(5_000, 3, k=3, seed=2)
+    a = CompressiveGMM(3, n_replicates=1, random_state=0).fit(X)
+    b = CompressiveGMM(3, method="clompr", n_replicates=1, random_state=0).fit(X)
+    np.testing.assert_array_equal(a.means_, b.means_)
+
+
+def test_nnls_gram_path_matches_direct():
+    from scipy.optimize import nnls
+
+    from sketchcore.decoders import _nnls_atoms, _real
+
+    rng = np.random.default_rng(0)
+    k, m = 40, 60_000  # 2 m k above the direct-path limit
+    a = np.exp(1j * rng.uniform(0, 6.3, (k, m))) * rng.uniform(0.2, 1.0, (k, 1))
+    beta = np.where(rng.uniform(size=k) < 0.5, 0.0, rng.uniform(0.1, 1.0, k))
+    z = beta @ a + 0.01 * (rng.normal(size=m) + 1j * rng.normal(size=m))
+    got = _nnls_atoms(a, z)
+    want = nnls(_real(a).T, _real(z))[0]
+    np.testing.assert_allclose(got, want, atol=1e-8)
+    assert np.all(got >= 0)
+
+
+@pytest.mark.parametrize("with_pool", [True, False])
+def test_split_and_batch_decoders_without_or_with_sample(with_pool):
+    """Decoders called directly: start points from the sample, or box-uniform."""
+    from sketchcore.decoders import AtomModel, batch_clompr, split_decode
+
+    X, _, _ = literature_mixture(20_000, 4, k=3, seed=5)
+    op = sketchcore.SketchOperator(4, 300, sigma=1.0, seed=0)
+    sk = op.sketch(X)
+    lo, hi = sk.bounds
+    model = AtomModel(op, True, lo, hi, var_bounds=(np.full(4, 1e-3), ((hi - lo) / 2) ** 2))
+    pool = X[:500] if with_pool else None
+    ref = KMeans(3, n_init=10, random_state=0).fit(X)
+    for decode in (batch_clompr, split_decode):
+        res = decode(sk.z, model, 3, rng=np.random.default_rng(0), var0=np.ones(4), start_pool=pool)
+        assert res.means.shape == (3, 4) and np.isclose(res.weights.sum(), 1.0)
+        assert sse(X, res.means) / ref.inertia_ < 1.1, decode.__name__
+
+
+@pytest.mark.slow
+def test_batch_large_k_close_to_em():
+    """K = 64, d = 12: within 0.1 nats/sample of EM (n_init=3), held out."""
+    from sklearn.mixture import GaussianMixture
+
+    rng = np.random.default_rng(0)
+    k, d, n = 64, 12, 100_000
+    means = rng.uniform(-5, 5, size=(k, d))
+    std = rng.uniform(0.5, 1.5, size=(k, d))
+    labels = rng.integers(k, size=2 * n)
+    X = means[labels] + std[labels] * rng.standard_normal((2 * n, d))
+    X, X_test = X[:n], X[n:]
+    em = GaussianMixture(k, covariance_type="diag", n_init=3, random_state=0).fit(X)
+    est = CompressiveGMM(k, sketch_size=10_000, sigma=1.0, method="batch", n_replicates=1, random_state=0).fit(X)
+    assert est.score(X_test) > em.score(X_test) - 0.1

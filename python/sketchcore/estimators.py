@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from sketchcore.decoders import AtomModel, DecodeResult, clompr, split_decode
+from sketchcore.decoders import AtomModel, DecodeResult, batch_clompr, clompr, split_decode
 from sketchcore.exceptions import DimensionMismatchError, EmptySketchError, InvalidParameterError
 from sketchcore.operator import OPERATOR_KINDS, SketchOperator
 from sketchcore.scale import estimate_sigma, sample_windows
@@ -24,6 +24,9 @@ __all__ = ["CompressiveKMeans", "CompressiveGMM", "default_sketch_size"]
 
 #: Rows of the data kept (when fitting from data) as starting points of new atoms.
 _START_POOL = 1000
+#: With method="auto", CL-OMPR up to this many components, batched CL-OMPR above.
+AUTO_BATCH_THRESHOLD = 64
+
 #: Rows read (as random windows) to estimate sigma and pick starting points.
 _SAMPLE_ROWS = 5000
 
@@ -48,7 +51,7 @@ class _CompressiveMixture(BaseEstimator):
         "sigma": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "operator": [StrOptions(set(OPERATOR_KINDS)), SketchOperator],
         "n_replicates": [Interval(numbers.Integral, 1, None, closed="left")],
-        "method": [StrOptions({"clompr", "split"})],
+        "method": [StrOptions({"auto", "clompr", "batch", "split"})],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_starts": [Interval(numbers.Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
@@ -151,10 +154,12 @@ class _CompressiveMixture(BaseEstimator):
         t0 = time.perf_counter()
 
         def report(it: int, residual: float) -> None:
-            print(f"  iteration {it + 1}/{2 * k}: relative residual {residual:.4g}")
+            print(f"  step {it + 1}: relative residual {residual:.4g}")
 
         method = self.method
-        decode = split_decode if method == "split" else clompr
+        if method == "auto":
+            method = "clompr" if k <= AUTO_BATCH_THRESHOLD else "batch"
+        decode = {"split": split_decode, "batch": batch_clompr}.get(method, clompr)
         # Small dense products: BLAS threads only add overhead here.
         with threadpool_limits(1, "blas"):
             for rep in range(self.n_replicates):
@@ -271,12 +276,17 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
     operator : {"dense", "structured"} or SketchOperator, default="dense"
     n_replicates : int, default=3
         Independent decoding runs; the smallest residual wins.
-    method : {"clompr", "split"}, default="clompr"
-        CL-OMPR (2K greedy steps), or compressive hierarchical splitting
-        (log2 K levels plus K/8 replacement steps). Measured: K = 10, d = 10:
-        split 0.35 s at SSE ratio 1.003 vs CL-OMPR 1.1 s at 1.0000; K = 64,
-        d = 12, m = 1e4 GMM: split 12-19 s at 4.7-5 nats/sample below EM,
-        CL-OMPR 90 s at 0.8 below. Splitting is experimental.
+    method : {"auto", "clompr", "batch", "split"}, default="auto"
+        "clompr": CL-OMPR (2K greedy steps, each with a joint refinement).
+        "batch": CL-OMPR adding atoms in doubling batches, then batched
+        replacement rounds (about 2 log2 K joint refinements instead of 2K).
+        "split": compressive hierarchical splitting (experimental). "auto":
+        "clompr" up to :data:`AUTO_BATCH_THRESHOLD` (64) components, "batch"
+        above. Measured on diagonal mixtures (sigma=1, one replicate):
+        K = 10, d = 10: equal quality (0.0009 nats/sample below EM), clompr
+        0.7 s, batch 0.55 s; K = 32, d = 12: clompr 6.3 s, batch 3.2 s, batch
+        0.04 nats lower; K = 64, d = 12, m = 1e4: clompr 32 s, 0.19 nats above
+        EM (n_init=3), batch 17 s, 0.02 below EM, split 11 s, 1.3 below.
     max_iter : int, default=300
         L-BFGS-B iterations per optimisation.
     n_starts : int, default=64
@@ -319,7 +329,7 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
         sigma: float | str = "auto",
         operator: str | SketchOperator = "dense",
         n_replicates: int = 3,
-        method: str = "clompr",
+        method: str = "auto",
         max_iter: int = 300,
         n_starts: int = 64,
         random_state: Any = None,
@@ -438,7 +448,7 @@ class CompressiveGMM(DensityMixin, _CompressiveMixture):
         operator: str | SketchOperator = "dense",
         reg_covar: float = 1e-6,
         n_replicates: int = 3,
-        method: str = "clompr",
+        method: str = "auto",
         max_iter: int = 300,
         n_starts: int = 64,
         random_state: Any = None,
