@@ -68,6 +68,34 @@ def launch_config(n: int, d: int, m: int, itemsize: int, *, target_blocks: int =
     return LaunchConfig(threads, rows_per_block, tile, row_blocks)
 
 
+_MAX_OWN = 16  # SC_MAX_OWN in sketch.cu: outputs per thread of the structured kernel
+
+
+@dataclass(frozen=True)
+class StructuredLaunch:
+    """Layout of the structured kernel: one thread block per (operator block, row block)."""
+
+    threads: int
+    rows_per_block: int
+    row_blocks: int
+
+
+def structured_launch_config(n: int, p: int, m: int, itemsize: int, *, target_blocks: int = 1024,
+                             threads: int | None = None) -> StructuredLaunch:
+    """Threads and rows per block for the structured kernel (p <= 4096: the
+    transform buffer of p values lives in shared memory)."""
+    if p * itemsize > _SHARED_BUDGET or p > _MAX_OWN * 1024:
+        raise BackendUnavailableError(f"the structured CUDA kernel supports block sizes p <= 4096 (got p = {p})")
+    if threads is None:
+        threads = min(max(p, 32), 256)
+    threads = max(threads, -(-p // _MAX_OWN))
+    op_blocks = -(-m // p)
+    want_row_blocks = max(1, target_blocks // op_blocks)
+    rows_per_block = max(1, -(-max(n, 1) // want_row_blocks))
+    row_blocks = -(-n // rows_per_block) if n else 0
+    return StructuredLaunch(threads, rows_per_block, row_blocks)
+
+
 # -- NVRTC (no GPU needed) ------------------------------------------------------
 
 
@@ -151,6 +179,13 @@ def _emulator() -> ctypes.CDLL:
         fn.argtypes = [p, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_int, ctypes.c_int, p, p, dp, ctypes.c_int,
                        ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, dp]
         fn.restype = None
+    for name, ctype in (("emu_sketch_structured_f32", ctypes.c_float), ("emu_sketch_structured_f64", ctypes.c_double)):
+        fn = getattr(lib, name)
+        p = ctypes.POINTER(ctype)
+        dp = ctypes.POINTER(ctypes.c_double)
+        i = ctypes.c_int
+        fn.argtypes = [p, ctypes.c_longlong, ctypes.c_longlong, i, i, i, p, p, p, dp, i, i, i, i, dp]
+        fn.restype = None
     return lib
 
 
@@ -164,15 +199,26 @@ def emulate_sketch(op, X: np.ndarray, weights: np.ndarray | None = None, *, conf
     n, d = X.shape
     dtype = X.dtype
     ctype = ctypes.c_float if dtype == np.float32 else ctypes.c_double
-    omega = np.ascontiguousarray(op.frequencies, dtype=dtype)
     xi = np.ascontiguousarray(op.dither, dtype=dtype) if op.has_dither else None
-    cfg = config or launch_config(n, d, op.sketch_size, dtype.itemsize)
     out = np.zeros(2 * op.sketch_size)
-    fn = _emulator().emu_sketch_dense_f32 if dtype == np.float32 else _emulator().emu_sketch_dense_f64
     ptr = lambda a, t: None if a is None else a.ctypes.data_as(ctypes.POINTER(t))  # noqa: E731
-    fn(ptr(X, ctype), X.strides[0] // X.itemsize, X.strides[1] // X.itemsize, n, d, ptr(omega, ctype), ptr(xi, ctype),
-       ptr(w, ctypes.c_double), op.sketch_size, int(op.quantize), cfg.threads, cfg.rows_per_block, cfg.tile,
-       ptr(out, ctypes.c_double))
+    strides = (X.strides[0] // X.itemsize, X.strides[1] // X.itemsize)
+    if op.kind == "structured":
+        p = op.block_size
+        signs = np.ascontiguousarray(op.signs, dtype=dtype)
+        scales = np.ascontiguousarray(op.scales, dtype=dtype)
+        cfg = config or structured_launch_config(n, p, op.sketch_size, dtype.itemsize)
+        fn = _emulator().emu_sketch_structured_f32 if dtype == np.float32 else _emulator().emu_sketch_structured_f64
+        fn(ptr(X, ctype), *strides, n, d, p, ptr(signs, ctype), ptr(scales, ctype), ptr(xi, ctype),
+           ptr(w, ctypes.c_double), op.sketch_size, int(op.quantize), cfg.threads, cfg.rows_per_block,
+           ptr(out, ctypes.c_double))
+    else:
+        omega = np.ascontiguousarray(op.frequencies, dtype=dtype)
+        cfg = config or launch_config(n, d, op.sketch_size, dtype.itemsize)
+        fn = _emulator().emu_sketch_dense_f32 if dtype == np.float32 else _emulator().emu_sketch_dense_f64
+        fn(ptr(X, ctype), *strides, n, d, ptr(omega, ctype), ptr(xi, ctype),
+           ptr(w, ctypes.c_double), op.sketch_size, int(op.quantize), cfg.threads, cfg.rows_per_block, cfg.tile,
+           ptr(out, ctypes.c_double))
     m = op.sketch_size
     weight = float(n) if w is None else float(w.sum())
     lower = X.min(0).astype(np.float64) if n else np.full(d, np.inf)
@@ -210,8 +256,6 @@ def sketch_cupy(op, X: Any, weights: Any = None, *, chunk_rows: int = 1 << 22):
     cupy = _cupy()
     from sketchcore.sketch import Sketch
 
-    if op.kind != "dense":
-        raise BackendUnavailableError("the CUDA backend implements the dense operator only so far")
     on_device = isinstance(X, cupy.ndarray)
     dtype = np.dtype(np.float32 if X.dtype == np.float32 else np.float64)
     n, d = X.shape
@@ -221,9 +265,14 @@ def sketch_cupy(op, X: Any, weights: Any = None, *, chunk_rows: int = 1 << 22):
         raise DimensionMismatchError(f"X has {d} features but the operator expects {op.dim}")
     m = op.sketch_size
     module = _module(cupy.cuda.runtime.getDevice())
-    kernel = module.get_function("sketch_dense_f32" if dtype == np.float32 else "sketch_dense_f64")
+    structured = op.kind == "structured"
+    suffix = "f32" if dtype == np.float32 else "f64"
+    kernel = module.get_function(f"sketch_{'structured' if structured else 'dense'}_{suffix}")
     reduce = module.get_function("reduce_partials")
-    omega = cupy.asarray(op.frequencies, dtype=dtype)
+    if structured:
+        signs, scales = cupy.asarray(op.signs, dtype=dtype), cupy.asarray(op.scales, dtype=dtype)
+    else:
+        omega = cupy.asarray(op.frequencies, dtype=dtype)
     xi = cupy.asarray(op.dither, dtype=dtype) if op.has_dither else None
     total = cupy.zeros(2 * m, dtype=cupy.float64)
     lower, upper = np.full(d, np.inf), np.full(d, -np.inf)
@@ -237,15 +286,26 @@ def sketch_cupy(op, X: Any, weights: Any = None, *, chunk_rows: int = 1 << 22):
             check_finite_rows(cupy.asnumpy(xc))
         wc = None if weights is None else cupy.asarray(weights[start : start + chunk_rows], dtype=cupy.float64)
         rows = xc.shape[0]
-        cfg = launch_config(rows, d, m, dtype.itemsize)
-        partial = cupy.empty(cfg.row_blocks * 2 * m, dtype=cupy.float64)
-        kernel((-(-m // cfg.threads), cfg.row_blocks), (cfg.threads,),
-               (xc, np.int64(xc.strides[0] // dtype.itemsize), np.int64(xc.strides[1] // dtype.itemsize),
-                np.int32(rows), np.int32(d), omega, xi, wc, np.int32(m), np.int32(cfg.rows_per_block),
-                np.int32(cfg.tile), np.int32(op.quantize), partial),
-               shared_mem=cfg.shared_bytes(d, dtype.itemsize))
+        strides = (np.int64(xc.strides[0] // dtype.itemsize), np.int64(xc.strides[1] // dtype.itemsize))
+        if structured:
+            p = op.block_size
+            scfg = structured_launch_config(rows, p, m, dtype.itemsize)
+            row_blocks = scfg.row_blocks
+            partial = cupy.empty(row_blocks * 2 * m, dtype=cupy.float64)
+            kernel((-(-m // p), row_blocks), (scfg.threads,),
+                   (xc, *strides, np.int32(rows), np.int32(d), np.int32(p), signs, scales, xi, wc, np.int32(m),
+                    np.int32(scfg.rows_per_block), np.int32(op.quantize), partial),
+                   shared_mem=p * dtype.itemsize)
+        else:
+            cfg = launch_config(rows, d, m, dtype.itemsize)
+            row_blocks = cfg.row_blocks
+            partial = cupy.empty(row_blocks * 2 * m, dtype=cupy.float64)
+            kernel((-(-m // cfg.threads), row_blocks), (cfg.threads,),
+                   (xc, *strides, np.int32(rows), np.int32(d), omega, xi, wc, np.int32(m),
+                    np.int32(cfg.rows_per_block), np.int32(cfg.tile), np.int32(op.quantize), partial),
+                   shared_mem=cfg.shared_bytes(d, dtype.itemsize))
         out = cupy.empty(2 * m, dtype=cupy.float64)
-        reduce((-(-2 * m // 256),), (256,), (partial, np.int32(cfg.row_blocks), np.int32(2 * m), out))
+        reduce((-(-2 * m // 256),), (256,), (partial, np.int32(row_blocks), np.int32(2 * m), out))
         total += out
         lower = np.minimum(lower, cupy.asnumpy(xc.min(0)))
         upper = np.maximum(upper, cupy.asnumpy(xc.max(0)))

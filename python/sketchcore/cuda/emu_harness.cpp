@@ -31,3 +31,37 @@ extern "C" void emu_sketch_dense_f64(const double* x, long long rs, long long cs
                                      int rows_per_block, int tile, double* out) {
     run<double>(sketch_dense_f64, x, rs, cs, n, d, omega, dither, weights, m, quantize, threads, rows_per_block, tile, out);
 }
+
+template <class T, class K>
+static void run_structured(K kernel, const T* x, long long rs, long long cs, int n, int d, int p, const T* signs,
+                           const T* scales, const T* dither, const double* weights, int m, int quantize, int threads,
+                           int rows_per_block, double* out) {
+    const int row_blocks = n > 0 ? (n + rows_per_block - 1) / rows_per_block : 0;
+    const int op_blocks = (m + p - 1) / p;
+    std::vector<double> partial((size_t)row_blocks * 2 * m, 0.0);
+    if (row_blocks > 0) {
+        dim3 grid{(unsigned)op_blocks, (unsigned)row_blocks, 1};
+        sc_emu_launch(grid, dim3{(unsigned)threads, 1, 1}, (size_t)p * sizeof(T), [&] {
+            kernel(x, rs, cs, n, d, p, signs, scales, dither, weights, m, rows_per_block, quantize, partial.data());
+        });
+    }
+    const int m2 = 2 * m;
+    sc_emu_launch(dim3{(unsigned)((m2 + threads - 1) / threads), 1, 1}, dim3{(unsigned)threads, 1, 1}, 0,
+                  [&] { reduce_partials(partial.data(), row_blocks, m2, out); });
+}
+
+extern "C" void emu_sketch_structured_f32(const float* x, long long rs, long long cs, int n, int d, int p,
+                                          const float* signs, const float* scales, const float* dither,
+                                          const double* weights, int m, int quantize, int threads,
+                                          int rows_per_block, double* out) {
+    run_structured<float>(sketch_structured_f32, x, rs, cs, n, d, p, signs, scales, dither, weights, m, quantize,
+                          threads, rows_per_block, out);
+}
+
+extern "C" void emu_sketch_structured_f64(const double* x, long long rs, long long cs, int n, int d, int p,
+                                          const double* signs, const double* scales, const double* dither,
+                                          const double* weights, int m, int quantize, int threads,
+                                          int rows_per_block, double* out) {
+    run_structured<double>(sketch_structured_f64, x, rs, cs, n, d, p, signs, scales, dither, weights, m, quantize,
+                           threads, rows_per_block, out);
+}

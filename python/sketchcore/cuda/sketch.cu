@@ -83,3 +83,86 @@ extern "C" __global__ void reduce_partials(const double* __restrict__ partial, i
     for (int b = 0; b < row_blocks; ++b) acc += partial[(long long)b * m2 + k];
     out[k] = acc;
 }
+
+// Structured operator (blocks of H D3 H D2 H D1 over x padded to p = 2^k).
+//
+// Layout: grid (operator blocks, row_blocks); the block for operator block b
+// walks its rows one at a time: the padded row times D1 goes to shared
+// memory (p values), three in-place Walsh-Hadamard transforms run there (one
+// butterfly stage per __syncthreads, sign multiplications between them), and
+// each thread then takes the outputs r = threadIdx.x + o * blockDim.x
+// (o < SC_MAX_OWN) of its block: phase scale_j * y_r + xi_j, sincos, float64
+// accumulation. Partial sums go to partial[blockIdx.y][0|1][j] like the dense
+// kernel's, reduced by reduce_partials. p <= SC_MAX_OWN * blockDim.x.
+
+#define SC_MAX_OWN 16
+
+#define SC_STRUCTURED_KERNEL(NAME, T, SINCOS)                                                    \
+extern "C" __global__ void NAME(                                                                 \
+    const T* __restrict__ x, long long row_stride, long long col_stride, int n, int d, int p,   \
+    const T* __restrict__ signs, const T* __restrict__ scales, const T* __restrict__ dither,     \
+    const double* __restrict__ weights, int m, int rows_per_block, int quantize,                 \
+    double* __restrict__ partial)                                                                \
+{                                                                                                \
+    SC_DECLARE_SHARED(sc_smem);                                                                  \
+    T* buf = reinterpret_cast<T*>(sc_smem);                                                      \
+    const int b = blockIdx.x;                                                                    \
+    const T* d1 = signs + (long long)3 * b * p;                                                  \
+    const T* d2 = d1 + p;                                                                        \
+    const T* d3 = d2 + p;                                                                        \
+    const long long row0 = (long long)blockIdx.y * rows_per_block;                               \
+    long long row_end = row0 + rows_per_block;                                                   \
+    if (row_end > n) row_end = n;                                                                \
+    const int own = (p + blockDim.x - 1) / blockDim.x;                                           \
+    double acc_cos[SC_MAX_OWN], acc_sin[SC_MAX_OWN];                                             \
+    for (int o = 0; o < SC_MAX_OWN; ++o) { acc_cos[o] = 0.0; acc_sin[o] = 0.0; }                 \
+    for (long long i = row0; i < row_end; ++i) {                                                 \
+        for (int k = threadIdx.x; k < p; k += blockDim.x)                                        \
+            buf[k] = k < d ? x[i * row_stride + (long long)k * col_stride] * d1[k] : (T)0;       \
+        __syncthreads();                                                                         \
+        for (int stage = 0; stage < 3; ++stage) {                                                \
+            for (int h = 1; h < p; h *= 2) {                                                     \
+                for (int q = threadIdx.x; q < p / 2; q += blockDim.x) {                          \
+                    const int lo = (q / h) * 2 * h + (q % h), hi = lo + h;                       \
+                    const T u = buf[lo], v = buf[hi];                                            \
+                    buf[lo] = u + v;                                                             \
+                    buf[hi] = u - v;                                                             \
+                }                                                                                \
+                __syncthreads();                                                                 \
+            }                                                                                    \
+            if (stage < 2) {                                                                     \
+                const T* sg = stage == 0 ? d2 : d3;                                              \
+                for (int k = threadIdx.x; k < p; k += blockDim.x) buf[k] *= sg[k];               \
+                __syncthreads();                                                                 \
+            }                                                                                    \
+        }                                                                                        \
+        const double w = weights != 0 ? weights[i] : 1.0;                                        \
+        for (int o = 0; o < own; ++o) {                                                          \
+            const int r = threadIdx.x + o * blockDim.x;                                          \
+            const long long j = (long long)b * p + r;                                            \
+            if (r < p && j < m) {                                                                \
+                const T t = buf[r] * scales[j] + (dither != 0 ? dither[j] : (T)0);              \
+                T s, c;                                                                          \
+                SINCOS(t, &s, &c);                                                               \
+                if (quantize) {                                                                  \
+                    s = s < (T)0 || (s == (T)0 && signbit(s)) ? (T)-1 : (T)1;                    \
+                    c = c < (T)0 || (c == (T)0 && signbit(c)) ? (T)-1 : (T)1;                    \
+                }                                                                                \
+                acc_cos[o] += w * (double)c;                                                     \
+                acc_sin[o] += w * (double)s;                                                     \
+            }                                                                                    \
+        }                                                                                        \
+        __syncthreads();                                                                         \
+    }                                                                                            \
+    for (int o = 0; o < own; ++o) {                                                              \
+        const int r = threadIdx.x + o * blockDim.x;                                              \
+        const long long j = (long long)b * p + r;                                                \
+        if (r < p && j < m) {                                                                    \
+            partial[((long long)blockIdx.y * 2) * m + j] = acc_cos[o];                           \
+            partial[((long long)blockIdx.y * 2 + 1) * m + j] = acc_sin[o];                       \
+        }                                                                                        \
+    }                                                                                            \
+}
+
+SC_STRUCTURED_KERNEL(sketch_structured_f32, float, sincosf)
+SC_STRUCTURED_KERNEL(sketch_structured_f64, double, sincos)
