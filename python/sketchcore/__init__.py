@@ -12,7 +12,7 @@ from sketchcore._core import __version__, available_simd_levels, simd_level
 from sketchcore.estimators import CompressiveGMM, CompressiveKMeans
 from sketchcore.operator import SketchOperator
 from sketchcore.privacy import privatize
-from sketchcore.scale import estimate_sigma
+from sketchcore.scale import estimate_cluster_scale, estimate_sigma
 from sketchcore.sketch import Sketch
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "CompressiveKMeans",
     "CompressiveGMM",
     "Sketch",
+    "estimate_cluster_scale",
     "estimate_sigma",
     "privatize",
     "simd_level",

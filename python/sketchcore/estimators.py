@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 from sketchcore.decoders import AtomModel, DecodeResult, batch_clompr, clompr, split_decode
 from sketchcore.exceptions import DimensionMismatchError, EmptySketchError, InvalidParameterError
 from sketchcore.operator import OPERATOR_KINDS, SketchOperator
-from sketchcore.scale import estimate_sigma, sample_windows
+from sketchcore.scale import estimate_cluster_scale, estimate_sigma, sample_windows
 from sketchcore.sketch import BACKENDS, Sketch
 
 __all__ = ["CompressiveKMeans", "CompressiveGMM", "default_sketch_size"]
@@ -48,7 +48,7 @@ class _CompressiveMixture(BaseEstimator):
 
     _parameter_constraints: dict = {
         "sketch_size": [Interval(numbers.Integral, 1, None, closed="left"), None],
-        "sigma": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "sigma": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({"auto", "envelope"})],
         "operator": [StrOptions(set(OPERATOR_KINDS)), SketchOperator],
         "n_replicates": [Interval(numbers.Integral, 1, None, closed="left")],
         "method": [StrOptions({"auto", "clompr", "batch", "split"})],
@@ -74,7 +74,9 @@ class _CompressiveMixture(BaseEstimator):
             return self.operator
         m = self.sketch_size or default_sketch_size(self._n_components(), d, self._gaussian_output)
         seed = int(rng.randint(0, 2**31 - 1))
-        if isinstance(self.sigma, str):
+        if self.sigma == "auto":
+            sigma = estimate_cluster_scale(sample, self._n_components(), seed=seed)
+        elif self.sigma == "envelope":
             sigma = estimate_sigma(sample, seed=seed)
         else:
             sigma = float(self.sigma)
@@ -271,8 +273,13 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
     n_clusters : int, default=8
     sketch_size : int, optional
         Frequencies m (default :func:`default_sketch_size`, 5 K d, >= 100).
-    sigma : float or "auto", default="auto"
-        Frequency scale; "auto" runs :func:`~sketchcore.estimate_sigma`.
+    sigma : float, "auto" or "envelope", default="auto"
+        Frequency scale. "auto": the RMS within-cluster standard deviation
+        of a k-means run on the rows sampled for start points
+        (:func:`~sketchcore.scale.estimate_cluster_scale`); "envelope": the
+        published envelope heuristic (:func:`~sketchcore.estimate_sigma`),
+        which overestimates the scale when many components are well
+        separated (2.4 instead of 1.0 for K = 64, d = 12).
     operator : {"dense", "structured"} or SketchOperator, default="dense"
     n_replicates : int, default=3
         Independent decoding runs; the smallest residual wins.

@@ -186,6 +186,13 @@ def _emulator() -> ctypes.CDLL:
         i = ctypes.c_int
         fn.argtypes = [p, ctypes.c_longlong, ctypes.c_longlong, i, i, i, p, p, p, dp, i, i, i, i, dp]
         fn.restype = None
+    for name, ctype in (("emu_atom_objective_f32", ctypes.c_float), ("emu_atom_objective_f64", ctypes.c_double)):
+        fn = getattr(lib, name)
+        p = ctypes.POINTER(ctype)
+        dp = ctypes.POINTER(ctypes.c_double)
+        i = ctypes.c_int
+        fn.argtypes = [p, p, p, i, i, dp, dp, dp, i, ctypes.c_double, dp, dp, i, dp]
+        fn.restype = None
     return lib
 
 
@@ -224,6 +231,41 @@ def emulate_sketch(op, X: np.ndarray, weights: np.ndarray | None = None, *, conf
     lower = X.min(0).astype(np.float64) if n else np.full(d, np.inf)
     upper = X.max(0).astype(np.float64) if n else np.full(d, -np.inf)
     return Sketch(op, out[:m], out[m:], weight, n, lower, upper)
+
+
+def _finish_objective(sums: np.ndarray, alpha: np.ndarray, n_atoms: int, d: int, gaussian: bool):
+    """(f, grad_means, grad_variances | None, grad_weights) from the kernel's sums."""
+    per = sums[1:].reshape(n_atoms, 1 + 2 * d)
+    grad_weights = -2.0 * per[:, 0]
+    grad_means = -2.0 * alpha[:, None] * per[:, 1 : 1 + d]
+    grad_var = alpha[:, None] * per[:, 1 + d :] if gaussian else None
+    return float(sums[0]), grad_means, grad_var, grad_weights
+
+
+def emulate_atom_objective(omega, dither, means, weights, z, *, omega_sq=None, variances=None, gain=1.0,
+                           threads: int = 64):
+    """The CUDA atom objective kernel run on the CPU (tests): same return value
+    as ``sketchcore._core.atom_objective``. ``omega`` (d x m) and ``dither`` set
+    the precision (float32 or float64)."""
+    omega = np.ascontiguousarray(omega)
+    dtype = omega.dtype
+    ctype = ctypes.c_float if dtype == np.float32 else ctypes.c_double
+    d, m = omega.shape
+    means = np.ascontiguousarray(means, dtype=np.float64)
+    alpha = np.ascontiguousarray(weights, dtype=np.float64)
+    k = means.shape[0]
+    gaussian = variances is not None
+    sq = np.ascontiguousarray(omega_sq if gaussian else omega, dtype=dtype)
+    var = np.ascontiguousarray(variances, dtype=np.float64) if gaussian else None
+    xi = np.ascontiguousarray(dither, dtype=dtype)
+    z_re, z_im = np.ascontiguousarray(np.real(z), dtype=np.float64), np.ascontiguousarray(np.imag(z), dtype=np.float64)
+    out = np.zeros(1 + k * (1 + 2 * d))
+    ptr = lambda a, t: None if a is None else a.ctypes.data_as(ctypes.POINTER(t))  # noqa: E731
+    fn = _emulator().emu_atom_objective_f32 if dtype == np.float32 else _emulator().emu_atom_objective_f64
+    fn(ptr(omega, ctype), ptr(sq, ctype), ptr(xi, ctype), d, m, ptr(means, ctypes.c_double),
+       ptr(var, ctypes.c_double), ptr(alpha, ctypes.c_double), k, float(gain), ptr(z_re, ctypes.c_double),
+       ptr(z_im, ctypes.c_double), threads, ptr(out, ctypes.c_double))
+    return _finish_objective(out, alpha, k, d, gaussian)
 
 
 # -- CuPy (real GPU) ------------------------------------------------------------
@@ -312,3 +354,36 @@ def sketch_cupy(op, X: Any, weights: Any = None, *, chunk_rows: int = 1 << 22):
         weight += float(rows) if wc is None else float(wc.sum())
     sums = cupy.asnumpy(total)
     return Sketch(op, sums[:m], sums[m:], weight, n, lower, upper)
+
+
+def atom_objective_cupy(omega, dither, means, weights, z, *, omega_sq=None, variances=None, gain=1.0,
+                        threads: int = 128):
+    """The decoders' objective and gradient on the GPU (same return value as
+    ``sketchcore._core.atom_objective``); arrays may be NumPy or CuPy."""
+    cupy = _cupy()
+    omega = cupy.ascontiguousarray(cupy.asarray(omega))
+    dtype = np.dtype(omega.dtype)
+    d, m = omega.shape
+    means = cupy.ascontiguousarray(cupy.asarray(means, dtype=cupy.float64))
+    alpha_host = np.ascontiguousarray(weights if isinstance(weights, np.ndarray) else cupy.asnumpy(weights),
+                                      dtype=np.float64)
+    k = means.shape[0]
+    gaussian = variances is not None
+    sq = cupy.ascontiguousarray(cupy.asarray(omega_sq if gaussian else omega, dtype=dtype))
+    var = cupy.ascontiguousarray(cupy.asarray(variances, dtype=cupy.float64)) if gaussian else None
+    xi = cupy.ascontiguousarray(cupy.asarray(dither, dtype=dtype))
+    z = cupy.asarray(z)
+    z_re = cupy.ascontiguousarray(z.real, dtype=cupy.float64)
+    z_im = cupy.ascontiguousarray(z.imag, dtype=cupy.float64)
+    module = _module(cupy.cuda.runtime.getDevice())
+    kernel = module.get_function("atom_objective_f32" if dtype == np.float32 else "atom_objective_f64")
+    reduce = module.get_function("reduce_partials")
+    blocks = -(-m // threads)
+    total = 1 + k * (1 + 2 * d)
+    partial = cupy.empty(blocks * total, dtype=cupy.float64)
+    kernel((blocks,), (threads,), (omega, sq, xi, np.int32(d), np.int32(m), means, var, cupy.asarray(alpha_host),
+                                   np.int32(k), np.float64(gain), z_re, z_im, partial),
+           shared_mem=8 * threads * 8)
+    out = cupy.empty(total, dtype=cupy.float64)
+    reduce((-(-total // 256),), (256,), (partial, np.int32(blocks), np.int32(total), out))
+    return _finish_objective(cupy.asnumpy(out), alpha_host, k, d, gaussian)

@@ -65,3 +65,35 @@ extern "C" void emu_sketch_structured_f64(const double* x, long long rs, long lo
     run_structured<double>(sketch_structured_f64, x, rs, cs, n, d, p, signs, scales, dither, weights, m, quantize,
                            threads, rows_per_block, out);
 }
+
+template <class T, class K>
+static void run_atoms(K kernel, const T* omega, const T* omega_sq, const T* dither, int d, int m, const double* means,
+                      const double* variances, const double* alpha, int n_atoms, double gain, const double* z_re,
+                      const double* z_im, int threads, double* out) {
+    const int blocks = (m + threads - 1) / threads;
+    const int total = 1 + n_atoms * (1 + 2 * d);
+    std::vector<double> partial((size_t)blocks * total, 0.0);
+    if (blocks > 0) {
+        sc_emu_launch(dim3{(unsigned)blocks, 1, 1}, dim3{(unsigned)threads, 1, 1},
+                      (size_t)SC_GRAD_CHUNK * threads * sizeof(double), [&] {
+                          kernel(omega, omega_sq, dither, d, m, means, variances, alpha, n_atoms, gain, z_re, z_im,
+                                 partial.data());
+                      });
+    }
+    sc_emu_launch(dim3{(unsigned)((total + threads - 1) / threads), 1, 1}, dim3{(unsigned)threads, 1, 1}, 0,
+                  [&] { reduce_partials(partial.data(), blocks, total, out); });
+}
+
+extern "C" void emu_atom_objective_f32(const float* omega, const float* omega_sq, const float* dither, int d, int m,
+                                       const double* means, const double* variances, const double* alpha, int n_atoms,
+                                       double gain, const double* z_re, const double* z_im, int threads, double* out) {
+    run_atoms<float>(atom_objective_f32, omega, omega_sq, dither, d, m, means, variances, alpha, n_atoms, gain, z_re,
+                     z_im, threads, out);
+}
+
+extern "C" void emu_atom_objective_f64(const double* omega, const double* omega_sq, const double* dither, int d, int m,
+                                       const double* means, const double* variances, const double* alpha, int n_atoms,
+                                       double gain, const double* z_re, const double* z_im, int threads, double* out) {
+    run_atoms<double>(atom_objective_f64, omega, omega_sq, dither, d, m, means, variances, alpha, n_atoms, gain, z_re,
+                      z_im, threads, out);
+}

@@ -166,3 +166,98 @@ extern "C" __global__ void NAME(                                                
 
 SC_STRUCTURED_KERNEL(sketch_structured_f32, float, sincosf)
 SC_STRUCTURED_KERNEL(sketch_structured_f64, double, sincos)
+
+// Decoder atoms: f = ||z - sum_k alpha_k a_k||^2 and its gradient, as the
+// Rust kernel `atoms::objective_grad` (same formulas). Each thread owns one
+// frequency j: it builds the K atoms at j (twice, to keep no K-sized local
+// array), the residual r_j, and its contributions p_kj = conj(a_kj) r_j to
+// the sums over j, which each block reduces in shared memory (tree, fixed
+// order) SC_GRAD_CHUNK values at a time. Block b writes
+// partial[b][0] = sum |r_j|^2 and partial[b][1 + k (2d + 1) + q] with q = 0:
+// Re p, q = 1 + l: omega_lj Im p, q = 1 + d + l: omega_lj^2 Re p; the host
+// reduces blocks in order (reduce_partials) and applies the -2 alpha factors.
+// Parameters are float64; frequencies and phases in T.
+
+#define SC_GRAD_CHUNK 8
+
+#define SC_ATOM_KERNEL(NAME, T, SINCOS, EXP)                                                     \
+extern "C" __global__ void NAME(                                                                 \
+    const T* __restrict__ omega, const T* __restrict__ omega_sq, const T* __restrict__ dither,   \
+    int d, int m, const double* __restrict__ means, const double* __restrict__ variances,         \
+    const double* __restrict__ alpha, int n_atoms, double gain,                                  \
+    const double* __restrict__ z_re, const double* __restrict__ z_im,                            \
+    double* __restrict__ partial)                                                                \
+{                                                                                                \
+    SC_DECLARE_SHARED(sc_smem);                                                                  \
+    double* red = reinterpret_cast<double*>(sc_smem); /* SC_GRAD_CHUNK x blockDim.x */           \
+    const int j = blockIdx.x * blockDim.x + threadIdx.x;                                         \
+    const bool active = j < m;                                                                   \
+    const int per_atom = 1 + 2 * d;                                                              \
+    const long long out0 = (long long)blockIdx.x * (1 + (long long)n_atoms * per_atom);          \
+    double r_re = 0.0, r_im = 0.0;                                                               \
+    if (active) {                                                                                \
+        r_re = z_re[j];                                                                          \
+        r_im = z_im[j];                                                                          \
+        for (int k = 0; k < n_atoms; ++k) {                                                      \
+            double a_re, a_im;                                                                   \
+            SC_ATOM_AT(T, SINCOS, EXP);                                                          \
+            r_re -= alpha[k] * a_re;                                                             \
+            r_im -= alpha[k] * a_im;                                                             \
+        }                                                                                        \
+    }                                                                                            \
+    /* slot 0: sum of |r|^2, then every atom's 2d + 1 sums, a chunk at a time */                 \
+    const int total = 1 + n_atoms * per_atom;                                                   \
+    for (int c0 = 0; c0 < total; c0 += SC_GRAD_CHUNK) {                                          \
+        const int cn = total - c0 < SC_GRAD_CHUNK ? total - c0 : SC_GRAD_CHUNK;                  \
+        for (int c = 0; c < cn; ++c) {                                                           \
+            const int slot = c0 + c;                                                             \
+            double v = 0.0;                                                                      \
+            if (active) {                                                                        \
+                if (slot == 0) {                                                                 \
+                    v = r_re * r_re + r_im * r_im;                                               \
+                } else {                                                                         \
+                    const int k = (slot - 1) / per_atom, q = (slot - 1) - k * per_atom;          \
+                    double a_re, a_im;                                                           \
+                    SC_ATOM_AT(T, SINCOS, EXP);                                                  \
+                    const double p_re = a_re * r_re + a_im * r_im;                               \
+                    const double p_im = a_re * r_im - a_im * r_re;                               \
+                    if (q == 0) v = p_re;                                                        \
+                    else if (q <= d) v = (double)omega[(long long)(q - 1) * m + j] * p_im;       \
+                    else v = (double)omega_sq[(long long)(q - 1 - d) * m + j] * p_re;            \
+                }                                                                                \
+            }                                                                                    \
+            red[c * blockDim.x + threadIdx.x] = v;                                               \
+        }                                                                                        \
+        __syncthreads();                                                                         \
+        for (int s = blockDim.x / 2; s > 0; s /= 2) {                                            \
+            if (threadIdx.x < s)                                                                 \
+                for (int c = 0; c < cn; ++c)                                                     \
+                    red[c * blockDim.x + threadIdx.x] += red[c * blockDim.x + threadIdx.x + s];  \
+            __syncthreads();                                                                     \
+        }                                                                                        \
+        if (threadIdx.x == 0)                                                                    \
+            for (int c = 0; c < cn; ++c) partial[out0 + c0 + c] = red[c * blockDim.x];           \
+        __syncthreads();                                                                         \
+    }                                                                                            \
+}
+
+// Atom k at frequency j into (a_re, a_im): amplitude gain * exp(-0.5 s2 . omega_j^2)
+// (Gaussians, when variances != 0), phase mu . omega_j + xi_j.
+#define SC_ATOM_AT(T, SINCOS, EXP)                                                               \
+    do {                                                                                         \
+        T phase = dither[j];                                                                     \
+        T expo = (T)0;                                                                           \
+        for (int l = 0; l < d; ++l) {                                                            \
+            phase += (T)means[(long long)k * d + l] * omega[(long long)l * m + j];               \
+            if (variances != 0)                                                                  \
+                expo += (T)(-0.5 * variances[(long long)k * d + l]) * omega_sq[(long long)l * m + j]; \
+        }                                                                                        \
+        T s_, c_;                                                                                \
+        SINCOS(phase, &s_, &c_);                                                                 \
+        const double amp = variances != 0 ? gain * (double)EXP(expo) : gain;                     \
+        a_re = amp * (double)c_;                                                                 \
+        a_im = amp * (double)s_;                                                                 \
+    } while (0)
+
+SC_ATOM_KERNEL(atom_objective_f32, float, sincosf, expf)
+SC_ATOM_KERNEL(atom_objective_f64, double, sincos, exp)
