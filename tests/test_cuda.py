@@ -28,6 +28,8 @@ def _nvrtc_available() -> bool:
 def test_kernels_compile_with_nvrtc(arch):
     cubin = cuda.compile_kernels(arch)
     assert cubin[:4] == b"\x7fELF" and len(cubin) > 1000
+    fast = cuda.compile_kernels(arch, fast_math=True)  # intrinsics: a different binary
+    assert fast[:4] == b"\x7fELF" and fast != cubin
     with pytest.raises(RuntimeError, match="NVRTC failed"):
         cuda.compile_kernels(arch, source=cuda.KERNEL_SOURCE + "\nthis is not C++;\n")
 
@@ -150,6 +152,41 @@ def test_gpu_matches_reference(dtype, n):
     ref = sketch_reference(op, X.astype(np.float64))
     assert rel_err(op.sketch(cupy.asarray(X)).z, ref.z) < TOL[dtype]  # device input
     assert rel_err(op.sketch(X, backend="cupy").z, ref.z) < TOL[dtype]  # streamed host input
+    # several pinned, double-buffered chunks; weights; strided host input
+    w = np.random.default_rng(0).uniform(size=n)
+    ref_w = sketch_reference(op, X.astype(np.float64), w)
+    got = cuda.sketch_cupy(op, X, w, chunk_rows=max(1, n // 3))
+    assert rel_err(got.z, ref_w.z) < TOL[dtype] and got.weight == pytest.approx(w.sum())
+    np.testing.assert_array_equal(got.lower, X.min(0))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _gpu(), reason="no CUDA GPU / CuPy")
+def test_gpu_nan_is_reported_with_its_row():
+    from sketchcore.exceptions import NonFiniteError
+
+    op = sketchcore.SketchOperator(4, 64, seed=0)
+    X = np.ones((1000, 4), dtype=np.float32)
+    X[777, 2] = np.nan
+    with pytest.raises(NonFiniteError) as info:
+        cuda.sketch_cupy(op, X, chunk_rows=300)
+    assert info.value.row == 777 and info.value.column == 2
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _gpu(), reason="no CUDA GPU / CuPy")
+def test_gpu_atom_objective_matches_rust():
+    from sketchcore import _core
+
+    rng = np.random.default_rng(0)
+    op = sketchcore.SketchOperator(12, 3000, sigma=1.5, dither=True, seed=3)
+    means, var, alpha = rng.normal(size=(64, 12)), rng.uniform(0.1, 1, (64, 12)), rng.uniform(size=64)
+    z = rng.normal(size=3000) + 1j * rng.normal(size=3000)
+    args = (op.frequencies, op.dither, means, alpha)
+    got = cuda.atom_objective_cupy(*args, z, omega_sq=op.squared_frequencies, variances=var)
+    want = _core.atom_objective(*args, z.real.copy(), z.imag.copy(), omega_sq=op.squared_frequencies, variances=var)
+    assert got[0] == pytest.approx(want[0], rel=1e-10)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-8, atol=1e-10)
 
 
 @pytest.mark.gpu
@@ -192,3 +229,16 @@ def test_emulated_atom_objective_matches_rust_and_numpy(emulator, dtype, gaussia
     np.testing.assert_allclose(g, g_ref, atol=tol * max(1.0, np.abs(g_ref).max()))
     rust = _core.atom_objective(omega, xi, means, alpha, z.real.copy(), z.imag.copy(), omega_sq=sq, variances=var)
     assert f == pytest.approx(rust[0], rel=tol)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _gpu(), reason="no CUDA GPU / CuPy")
+def test_gpu_dask_array_of_cupy_chunks():
+    import cupy
+
+    da = pytest.importorskip("dask.array")
+    op = sketchcore.SketchOperator(12, 500, sigma=3.0, seed=5)
+    X = mixture(20_000, 12, seed=6, dtype=np.float32)
+    darr = da.from_array(cupy.asarray(X), chunks=(5_000, 12), asarray=False)
+    ref = sketch_reference(op, X.astype(np.float64))
+    assert rel_err(op.sketch(darr).z, ref.z) < TOL[np.float32]

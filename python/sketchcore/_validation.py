@@ -74,12 +74,13 @@ def as_weights(weights: Any, n_samples: int) -> np.ndarray | None:
     return w
 
 
-def check_finite_rows(X: np.ndarray) -> None:
-    """Raises NonFiniteError naming the first row (and column) with NaN or inf."""
+def check_finite_rows(X: np.ndarray, row_offset: int = 0) -> None:
+    """Raises NonFiniteError naming the first row (and column) with NaN or inf;
+    rows are numbered from ``row_offset`` (for chunks of a larger array)."""
     finite = np.isfinite(X)
     if not finite.all():
-        row = int(np.argmin(finite.all(axis=1)))
-        col = int(np.argmin(finite[row]))
+        row = row_offset + int(np.argmin(finite.all(axis=1)))
+        col = int(np.argmin(finite[row - row_offset]))
         raise NonFiniteError(f"input contains NaN or infinity (first at row {row}, column {col})", row=row, column=col)
 
 

@@ -117,14 +117,23 @@ def _nvrtc() -> ctypes.CDLL:
     raise BackendUnavailableError("NVRTC not found: pip install nvidia-cuda-nvrtc-cu12 (or install the CUDA toolkit)")
 
 
-def compile_kernels(arch: str = "sm_80", source: str = KERNEL_SOURCE) -> bytes:
+def compile_options(fast_math: bool = False) -> tuple[str, ...]:
+    """NVRTC / cupy.RawModule options. ``fast_math`` maps sincosf/expf to the
+    hardware intrinsics (__sincosf, __expf): CUDA documents an absolute
+    error of 2^-21.41 for __sinf/__cosf on [-pi, pi], growing with |t|
+    outside it (no accurate range reduction), so it suits small phases only;
+    float64 kernels are unaffected."""
+    return ("-std=c++17", "--use_fast_math") if fast_math else ("-std=c++17",)
+
+
+def compile_kernels(arch: str = "sm_80", source: str = KERNEL_SOURCE, *, fast_math: bool = False) -> bytes:
     """Compiles the kernels with NVRTC for ``arch``; returns the CUBIN (real
     architectures) bytes. Raises ``RuntimeError`` with the compiler log on error."""
     lib = _nvrtc()
     prog = ctypes.c_void_p()
     check = _nvrtc_check(lib)
     check(lib.nvrtcCreateProgram(ctypes.byref(prog), source.encode(), b"sketch.cu", 0, None, None), prog, "create")
-    opts = [f"--gpu-architecture={arch}".encode(), b"-std=c++17"]
+    opts = [f"--gpu-architecture={arch}".encode()] + [o.encode() for o in compile_options(fast_math)]
     arr = (ctypes.c_char_p * len(opts))(*opts)
     try:
         status = lib.nvrtcCompileProgram(prog, len(opts), arr)
@@ -285,16 +294,24 @@ def _cupy():
 
 
 @functools.lru_cache(maxsize=None)
-def _module(device_id: int):
+def _module(device_id: int, fast_math: bool = False):
     """The compiled kernels for one device (compiled once, then cached by CuPy too)."""
     cupy = _cupy()
     with cupy.cuda.Device(device_id):
-        return cupy.RawModule(code=KERNEL_SOURCE, options=("-std=c++17",))
+        return cupy.RawModule(code=KERNEL_SOURCE, options=compile_options(fast_math))
 
 
-def sketch_cupy(op, X: Any, weights: Any = None, *, chunk_rows: int = 1 << 22):
-    """Sketch on the GPU. CuPy input stays on the device; NumPy input is copied
-    in chunks of ``chunk_rows`` rows (so N may exceed GPU memory)."""
+def sketch_cupy(op, X: Any, weights: Any = None, *, chunk_rows: int = 1 << 22, fast_math: bool = False):
+    """Sketch on the GPU.
+
+    CuPy input stays on the device (processed in chunks of ``chunk_rows``
+    rows). NumPy input is streamed: two page-locked (pinned) host buffers and
+    two CUDA streams, so the copy of chunk i + 1 to the device overlaps the
+    kernels of chunk i and N may exceed GPU memory. Finiteness and the data
+    box are computed on the device without synchronising; a non-finite value
+    raises :class:`~sketchcore.exceptions.NonFiniteError` (located on the
+    host) at the end. ``fast_math``: see :func:`compile_options`.
+    """
     cupy = _cupy()
     from sketchcore.sketch import Sketch
 
@@ -306,7 +323,7 @@ def sketch_cupy(op, X: Any, weights: Any = None, *, chunk_rows: int = 1 << 22):
 
         raise DimensionMismatchError(f"X has {d} features but the operator expects {op.dim}")
     m = op.sketch_size
-    module = _module(cupy.cuda.runtime.getDevice())
+    module = _module(cupy.cuda.runtime.getDevice(), fast_math)
     structured = op.kind == "structured"
     suffix = "f32" if dtype == np.float32 else "f64"
     kernel = module.get_function(f"sketch_{'structured' if structured else 'dense'}_{suffix}")
@@ -316,43 +333,77 @@ def sketch_cupy(op, X: Any, weights: Any = None, *, chunk_rows: int = 1 << 22):
     else:
         omega = cupy.asarray(op.frequencies, dtype=dtype)
     xi = cupy.asarray(op.dither, dtype=dtype) if op.has_dither else None
-    total = cupy.zeros(2 * m, dtype=cupy.float64)
-    lower, upper = np.full(d, np.inf), np.full(d, -np.inf)
-    weight = 0.0
-    for start in range(0, n, chunk_rows):
-        xc = X[start : start + chunk_rows]
-        xc = cupy.asarray(xc, dtype=dtype) if not on_device else xc.astype(dtype, copy=False)
-        if not bool(cupy.isfinite(xc).all()):
-            from sketchcore._validation import check_finite_rows
+    if weights is not None and isinstance(weights, cupy.ndarray):
+        weights = cupy.asnumpy(weights)
+    w_host = None if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
 
-            check_finite_rows(cupy.asnumpy(xc))
-        wc = None if weights is None else cupy.asarray(weights[start : start + chunk_rows], dtype=cupy.float64)
+    def launch(xc, wc, total, lower, upper, finite):
+        """Queues the kernels for one device chunk on the current stream."""
         rows = xc.shape[0]
         strides = (np.int64(xc.strides[0] // dtype.itemsize), np.int64(xc.strides[1] // dtype.itemsize))
         if structured:
             p = op.block_size
-            scfg = structured_launch_config(rows, p, m, dtype.itemsize)
-            row_blocks = scfg.row_blocks
-            partial = cupy.empty(row_blocks * 2 * m, dtype=cupy.float64)
-            kernel((-(-m // p), row_blocks), (scfg.threads,),
+            cfg = structured_launch_config(rows, p, m, dtype.itemsize)
+            partial = cupy.empty(cfg.row_blocks * 2 * m, dtype=cupy.float64)
+            kernel((-(-m // p), cfg.row_blocks), (cfg.threads,),
                    (xc, *strides, np.int32(rows), np.int32(d), np.int32(p), signs, scales, xi, wc, np.int32(m),
-                    np.int32(scfg.rows_per_block), np.int32(op.quantize), partial),
+                    np.int32(cfg.rows_per_block), np.int32(op.quantize), partial),
                    shared_mem=p * dtype.itemsize)
         else:
             cfg = launch_config(rows, d, m, dtype.itemsize)
-            row_blocks = cfg.row_blocks
-            partial = cupy.empty(row_blocks * 2 * m, dtype=cupy.float64)
-            kernel((-(-m // cfg.threads), row_blocks), (cfg.threads,),
+            partial = cupy.empty(cfg.row_blocks * 2 * m, dtype=cupy.float64)
+            kernel((-(-m // cfg.threads), cfg.row_blocks), (cfg.threads,),
                    (xc, *strides, np.int32(rows), np.int32(d), omega, xi, wc, np.int32(m),
                     np.int32(cfg.rows_per_block), np.int32(cfg.tile), np.int32(op.quantize), partial),
                    shared_mem=cfg.shared_bytes(d, dtype.itemsize))
         out = cupy.empty(2 * m, dtype=cupy.float64)
-        reduce((-(-2 * m // 256),), (256,), (partial, np.int32(row_blocks), np.int32(2 * m), out))
+        reduce((-(-2 * m // 256),), (256,), (partial, np.int32(cfg.row_blocks), np.int32(2 * m), out))
         total += out
-        lower = np.minimum(lower, cupy.asnumpy(xc.min(0)))
-        upper = np.maximum(upper, cupy.asnumpy(xc.max(0)))
-        weight += float(rows) if wc is None else float(wc.sum())
-    sums = cupy.asnumpy(total)
+        cupy.minimum(lower, xc.min(axis=0).astype(cupy.float64), out=lower)
+        cupy.maximum(upper, xc.max(axis=0).astype(cupy.float64), out=upper)
+        cupy.logical_and(finite, cupy.isfinite(xc).all(), out=finite)
+
+    n_lanes = 1 if on_device else 2
+    # Device input may still be being written on the caller's stream: use it.
+    streams = [cupy.cuda.get_current_stream()] if on_device else [cupy.cuda.Stream(non_blocking=True)
+                                                                  for _ in range(n_lanes)]
+    totals = [cupy.zeros(2 * m, dtype=cupy.float64) for _ in range(n_lanes)]
+    lowers = [cupy.full(d, np.inf) for _ in range(n_lanes)]
+    uppers = [cupy.full(d, -np.inf) for _ in range(n_lanes)]
+    finites = [cupy.ones((), dtype=bool) for _ in range(n_lanes)]
+    if not on_device:
+        import cupyx
+
+        rows_max = min(chunk_rows, max(n, 1))
+        pinned = [cupyx.empty_pinned((rows_max, d), dtype=dtype) for _ in range(n_lanes)]
+        device = [cupy.empty((rows_max, d), dtype=dtype) for _ in range(n_lanes)]
+    for i, start in enumerate(range(0, n, chunk_rows)):
+        lane = i % n_lanes
+        stream = streams[lane]
+        stop = min(n, start + chunk_rows)
+        rows = stop - start
+        if on_device:
+            xc = X[start:stop].astype(dtype, copy=False)
+        else:
+            stream.synchronize()  # this lane's buffers are free again
+            np.copyto(pinned[lane][:rows], X[start:stop], casting="unsafe")
+            xc = device[lane][:rows]
+            xc.set(pinned[lane][:rows], stream=stream)  # asynchronous: overlaps the other lane's kernels
+        with stream:
+            wc = None if w_host is None else cupy.asarray(w_host[start:stop])
+            launch(xc, wc, totals[lane], lowers[lane], uppers[lane], finites[lane])
+    for stream in streams:
+        stream.synchronize()
+    if not all(bool(f) for f in finites):
+        from sketchcore._validation import check_finite_rows
+
+        for start in range(0, n, chunk_rows):
+            chunk = X[start : start + chunk_rows]
+            check_finite_rows(cupy.asnumpy(chunk) if on_device else np.asarray(chunk), row_offset=start)
+    sums = cupy.asnumpy(sum(totals[1:], totals[0]))
+    lower = np.min(np.stack([cupy.asnumpy(v) for v in lowers]), axis=0)
+    upper = np.max(np.stack([cupy.asnumpy(v) for v in uppers]), axis=0)
+    weight = float(n) if w_host is None else float(w_host.sum())
     return Sketch(op, sums[:m], sums[m:], weight, n, lower, upper)
 
 
