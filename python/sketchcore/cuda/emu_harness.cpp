@@ -97,3 +97,33 @@ extern "C" void emu_atom_objective_f64(const double* omega, const double* omega_
     run_atoms<double>(atom_objective_f64, omega, omega_sq, dither, d, m, means, variances, alpha, n_atoms, gain, z_re,
                       z_im, threads, out);
 }
+
+// Raw launches with a caller-given grid (the CuPy stand-in of the tests calls
+// these exactly as sketch_cupy calls the real kernels).
+#define SC_EMU_LAUNCHER(KERNEL, PARAMS, ARGS)                                                    \
+    extern "C" void emu_launch_##KERNEL(unsigned gx, unsigned gy, unsigned bx, size_t shared, PARAMS) { \
+        sc_emu_launch(dim3{gx, gy, 1}, dim3{bx, 1, 1}, shared, [&] { KERNEL ARGS; });             \
+    }
+#define SC_P(...) __VA_ARGS__
+
+#define SC_DENSE_PARAMS(T) SC_P(const T* x, long long rs, long long cs, int n, int d, const T* omega, const T* dither, \
+    const double* weights, int m, int rows_per_block, int tile, int quantize, double* partial)
+#define SC_DENSE_ARGS (x, rs, cs, n, d, omega, dither, weights, m, rows_per_block, tile, quantize, partial)
+SC_EMU_LAUNCHER(sketch_dense_f32, SC_DENSE_PARAMS(float), SC_DENSE_ARGS)
+SC_EMU_LAUNCHER(sketch_dense_f64, SC_DENSE_PARAMS(double), SC_DENSE_ARGS)
+
+#define SC_STRUCT_PARAMS(T) SC_P(const T* x, long long rs, long long cs, int n, int d, int p, const T* signs, \
+    const T* scales, const T* dither, const double* weights, int m, int rows_per_block, int quantize, double* partial)
+#define SC_STRUCT_ARGS (x, rs, cs, n, d, p, signs, scales, dither, weights, m, rows_per_block, quantize, partial)
+SC_EMU_LAUNCHER(sketch_structured_f32, SC_STRUCT_PARAMS(float), SC_STRUCT_ARGS)
+SC_EMU_LAUNCHER(sketch_structured_f64, SC_STRUCT_PARAMS(double), SC_STRUCT_ARGS)
+
+#define SC_ATOM_PARAMS(T) SC_P(const T* omega, const T* omega_sq, const T* dither, int d, int m, const double* means, \
+    const double* variances, const double* alpha, int n_atoms, double gain, const double* z_re, const double* z_im, \
+    double* partial)
+#define SC_ATOM_ARGS (omega, omega_sq, dither, d, m, means, variances, alpha, n_atoms, gain, z_re, z_im, partial)
+SC_EMU_LAUNCHER(atom_objective_f32, SC_ATOM_PARAMS(float), SC_ATOM_ARGS)
+SC_EMU_LAUNCHER(atom_objective_f64, SC_ATOM_PARAMS(double), SC_ATOM_ARGS)
+
+SC_EMU_LAUNCHER(reduce_partials, SC_P(const double* partial, int row_blocks, int m2, double* out),
+                (partial, row_blocks, m2, out))
