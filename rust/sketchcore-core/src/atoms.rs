@@ -99,13 +99,24 @@ fn check(freq: &AtomFrequencies<'_, impl Real>, params: &AtomParams<'_>) -> Resu
     Ok((k, d, m))
 }
 
-/// One group's inputs, copied contiguous and zero-padded to whole vectors.
+/// One block of frequencies as pointers: straight into the caller's arrays
+/// when their rows are contiguous and the block is whole vectors (every block
+/// but a ragged last one), else into a zero-padded copy. Avoiding the copy
+/// matters for few atoms (the single-atom steps of the decoders).
 struct Block<E> {
     len: usize,
     pad: usize,
-    omega: Vec<E>,
-    omega_sq: Vec<E>,
-    dither: Vec<E>,
+    omega: *const E,
+    omega_stride: isize,
+    omega_sq: *const E,
+    omega_sq_stride: isize,
+    dither: *const E,
+    _copy: Vec<E>,
+}
+
+/// Row stride when every row of `a` is contiguous (unit column stride).
+fn row_contiguous<E>(a: &ArrayView2<'_, E>) -> Option<isize> {
+    (a.ncols() <= 1 || a.strides()[1] == 1).then(|| a.strides()[0])
 }
 
 impl<E: Element> Block<E> {
@@ -113,23 +124,74 @@ impl<E: Element> Block<E> {
         let d = freq.omega.nrows();
         let len = j1 - j0;
         let pad = len.div_ceil(lanes) * lanes;
-        let mut omega = vec![E::ZERO; d * pad];
-        let mut omega_sq = vec![E::ZERO; if freq.omega_sq.is_some() { d * pad } else { 0 }];
+        let direct = pad == len && len > 0 && (freq.dither.len() <= 1 || freq.dither.strides()[0] == 1);
+        if direct {
+            if let (Some(so), Some(ssq)) = (
+                row_contiguous(&freq.omega),
+                freq.omega_sq.as_ref().map_or(Some(0), row_contiguous),
+            ) {
+                // SAFETY (pointer offsets): j0 < m, so column j0 is inside every row.
+                let col = |a: &ArrayView2<'_, E>| if d == 0 { a.as_ptr() } else { &a[[0, j0]] as *const E };
+                return Block {
+                    len,
+                    pad,
+                    omega: col(&freq.omega),
+                    omega_stride: so,
+                    omega_sq: freq.omega_sq.as_ref().map_or(std::ptr::null(), col),
+                    omega_sq_stride: ssq,
+                    dither: &freq.dither[j0] as *const E,
+                    _copy: Vec::new(),
+                };
+            }
+        }
+        let sq = freq.omega_sq.is_some();
+        let mut copy = vec![E::ZERO; (d * (1 + sq as usize) + 1) * pad];
         for l in 0..d {
-            for (dst, &v) in omega[l * pad..l * pad + len].iter_mut().zip(freq.omega.slice(s![l, j0..j1])) {
+            for (dst, &v) in copy[l * pad..l * pad + len].iter_mut().zip(freq.omega.slice(s![l, j0..j1])) {
                 *dst = v;
             }
-            if let Some(sq) = &freq.omega_sq {
-                for (dst, &v) in omega_sq[l * pad..l * pad + len].iter_mut().zip(sq.slice(s![l, j0..j1])) {
+            if let Some(o2) = &freq.omega_sq {
+                let base = (d + l) * pad;
+                for (dst, &v) in copy[base..base + len].iter_mut().zip(o2.slice(s![l, j0..j1])) {
                     *dst = v;
                 }
             }
         }
-        let mut dither = vec![E::ZERO; pad];
-        for (dst, &v) in dither.iter_mut().zip(freq.dither.slice(s![j0..j1])) {
+        let xi0 = d * (1 + sq as usize) * pad;
+        for (dst, &v) in copy[xi0..xi0 + len].iter_mut().zip(freq.dither.slice(s![j0..j1])) {
             *dst = v;
         }
-        Block { len, pad, omega, omega_sq, dither }
+        let base = copy.as_ptr();
+        Block {
+            len,
+            pad,
+            omega: base,
+            omega_stride: pad as isize,
+            // SAFETY: offsets within `copy`, which the block owns (its heap
+            // buffer does not move when the Vec is moved into the struct).
+            omega_sq: if sq { unsafe { base.add(d * pad) } } else { std::ptr::null() },
+            omega_sq_stride: pad as isize,
+            dither: unsafe { base.add(xi0) },
+            _copy: copy,
+        }
+    }
+
+    /// Row c of the frequencies over the block (`pad` values).
+    ///
+    /// # Safety
+    /// c < d.
+    #[inline(always)]
+    unsafe fn omega_row(&self, c: usize) -> *const E {
+        self.omega.offset(c as isize * self.omega_stride)
+    }
+
+    /// Row c of the squared frequencies (Gaussian atoms only).
+    ///
+    /// # Safety
+    /// c < d and the block has squared frequencies.
+    #[inline(always)]
+    unsafe fn omega_sq_row(&self, c: usize) -> *const E {
+        self.omega_sq.offset(c as isize * self.omega_sq_stride)
     }
 }
 
@@ -152,16 +214,16 @@ unsafe fn atom_into<V: Vector>(
     let l = V::LANES;
     let mut b = 0;
     while b < pad {
-        let mut phase = V::load(block.dither.as_ptr().add(b));
+        let mut phase = V::load(block.dither.add(b));
         for (c, &mu) in mean.iter().enumerate() {
-            phase = V::splat(V::E::from_f64(mu)).mul_add(V::load(block.omega.as_ptr().add(c * pad + b)), phase);
+            phase = V::splat(V::E::from_f64(mu)).mul_add(V::load(block.omega_row(c).add(b)), phase);
         }
         let (sin, cos) = sin_cos::<V, true>(phase);
         let amp = match var {
             Some(var) => {
                 let mut e = V::splat(V::E::ZERO);
                 for (c, &s2) in var.iter().enumerate() {
-                    e = V::splat(V::E::from_f64(-0.5 * s2)).mul_add(V::load(block.omega_sq.as_ptr().add(c * pad + b)), e);
+                    e = V::splat(V::E::from_f64(-0.5 * s2)).mul_add(V::load(block.omega_sq_row(c).add(b)), e);
                 }
                 exp(e).mul(V::splat(gain))
             }
@@ -324,9 +386,9 @@ impl<E: Element> SimdOp<E> for ObjectiveOp<'_, '_, E> {
                     }
                     g_alpha[k] += sum.sum_f64();
                     for c in 0..d {
-                        g_mean[k * d + c] += dot::<V>(&p_im, &block.omega[c * pad..(c + 1) * pad]);
+                        g_mean[k * d + c] += dot::<V>(&p_im, std::slice::from_raw_parts(block.omega_row(c), pad));
                         if gaussian {
-                            g_var[k * d + c] += dot::<V>(&p_re, &block.omega_sq[c * pad..(c + 1) * pad]);
+                            g_var[k * d + c] += dot::<V>(&p_re, std::slice::from_raw_parts(block.omega_sq_row(c), pad));
                         }
                     }
                 }
