@@ -224,8 +224,10 @@ def _new_atoms(
     """Up to ``count`` new atoms correlated with the residual ``r``, distinct
     from each other: candidates are scored as in CL-OMPR step 1 and tried best
     first; each is optimised (L-BFGS-B on its correlation) and kept unless its
-    mean lies within about one standard deviation (per coordinate, on
-    average) of a mean already kept in this batch."""
+    mean lies within about half a standard deviation (per coordinate, on
+    average) of a mean already kept in this batch (measured at K = 128: a
+    one-standard-deviation rule rejected useful atoms, 0.41 vs 0.32
+    nats/sample below the true model)."""
     n_cand = max(n_starts, 4 * count) if start_pool is not None else max(8 * n_starts, 8 * count)
     cand = model.random_params(rng, n_cand, var0, start_pool)
     order = np.argsort(-model.correlation(cand, r))
@@ -239,7 +241,7 @@ def _new_atoms(
         if -res.fun <= 0:
             continue
         spread = x[d:] if model.gaussian else (var0 if var0 is not None else np.ones(d))
-        if any(np.mean((x[:d] - y[:d]) ** 2 / (spread + (y[d:] if model.gaussian else spread))) < 1.0 for y in kept):
+        if any(np.mean((x[:d] - y[:d]) ** 2 / (spread + (y[d:] if model.gaussian else spread))) < 0.25 for y in kept):
             continue
         kept.append(x)
         if len(kept) == count:
