@@ -79,3 +79,39 @@ def test_bad_inputs():
         estimate_sigma(np.full((10, 2), np.nan))
     # Constant data: every scale fits; a finite positive sigma comes back.
     assert estimate_sigma(np.ones((100, 3))) > 0
+
+
+def test_cluster_scale_recovers_component_spread():
+    """Many well-separated components: the envelope heuristic sees their
+    distances, the within-cluster scale does not (true RMS std 1.04)."""
+    from sketchcore import estimate_cluster_scale, estimate_sigma
+
+    rng = np.random.default_rng(0)
+    k, d = 64, 12
+    means = rng.uniform(-5, 5, size=(k, d))
+    std = rng.uniform(0.5, 1.5, size=(k, d))
+    labels = rng.integers(k, size=50_000)
+    X = means[labels] + std[labels] * rng.standard_normal((50_000, d))
+    rms = float(np.sqrt(np.mean(std**2)))
+    scale = estimate_cluster_scale(X, k, seed=1)
+    assert 0.9 * rms < scale < 1.15 * rms
+    assert estimate_cluster_scale(X, k, seed=1) == scale  # deterministic
+    assert estimate_sigma(X, seed=1) > 1.8 * rms  # the documented weakness of the envelope
+
+
+def test_cluster_scale_edge_cases():
+    from sketchcore import estimate_cluster_scale
+    from sketchcore.exceptions import EmptySketchError, InvalidParameterError, NonFiniteError
+
+    X = np.random.default_rng(1).normal(scale=3.0, size=(4000, 5))
+    assert estimate_cluster_scale(X, 1) == pytest.approx(3.0, rel=0.05)  # one cluster: the overall spread
+    assert estimate_cluster_scale(np.ones((100, 3)), 4) == 1.0  # constant data
+    assert estimate_cluster_scale(X[:6], 50) > 0  # more clusters than rows allow
+    with pytest.raises(InvalidParameterError):
+        estimate_cluster_scale(X, 0)
+    with pytest.raises(EmptySketchError):
+        estimate_cluster_scale(np.empty((0, 3)), 2)
+    bad = X.copy()
+    bad[7, 2] = np.nan
+    with pytest.raises(NonFiniteError):
+        estimate_cluster_scale(bad, 3)
