@@ -223,6 +223,13 @@ def estimate_cluster_scale(X: Any, n_clusters: int, *, n_samples: int = 5000, se
     if k == 1:
         inertia = float(((x - x.mean(axis=0)) ** 2).sum())
     else:
-        inertia = float(KMeans(k, n_init=1, random_state=0 if seed is None else seed).fit(x).inertia_)
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+
+        with warnings.catch_warnings():
+            # Fewer distinct points than clusters (e.g. repeated rows) is fine here.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            inertia = float(KMeans(k, n_init=1, random_state=0 if seed is None else seed).fit(x).inertia_)
     sigma = float(np.sqrt(inertia / x.size))
     return sigma if np.isfinite(sigma) and sigma > 0 else 1.0
