@@ -269,9 +269,11 @@ def batch_clompr(
     like hierarchical splitting), each found as in CL-OMPR step 1 against
     the current residual and kept only if distinct from the others of its
     batch (:func:`_new_atoms`); then NNLS weights and a joint refinement of
-    all atoms. Once K atoms are in, ``n_replace`` rounds (default
+    all atoms. Once K atoms are in, up to ``n_replace`` rounds (default
     ceil(log2 K) + 2) add K/8 atoms each and keep the K that NNLS weighs
-    most (CL-OMPR's replacement step, batched). The K-independent number of
+    most (CL-OMPR's replacement step, batched), stopping early after two
+    rounds without a 0.1% drop of the residual; the best K-atom solution
+    is refined to convergence. The K-independent number of
     joint refinements is what makes large K affordable: CL-OMPR refines 2K
     times. ``init=(theta, alpha)`` starts from given atoms (used by
     :func:`split_decode` for its replacement rounds).
@@ -291,11 +293,13 @@ def batch_clompr(
         r = z - alpha @ model.atoms(theta)
     rounds = 0
     replaced = 0
+    best: tuple[float, np.ndarray, np.ndarray] | None = None  # (residual, theta, alpha) with K atoms
+    stale = 0
     while True:
         k = theta.shape[0]
         if k < n_atoms:
             count = min(n_atoms - k, max(1, k))
-        elif replaced < n_replace:
+        elif replaced < n_replace and stale < 2:
             count = max(1, n_atoms // 8)
             replaced += 1
         else:
@@ -312,16 +316,36 @@ def batch_clompr(
             theta, a = theta[keep], a[keep]
         alpha = _nnls_atoms(a, z)
         k = theta.shape[0]
-        last = k >= n_atoms and replaced >= n_replace
+        # Intermediate refinements only move atoms near a basin (warm starts:
+        # every round starts from the previous atoms); the best K-atom
+        # solution gets a full refinement at the end.
         res = minimize(model.objective_and_grad, np.concatenate([theta.ravel(), alpha]), args=(z, k), jac=True,
                        method="L-BFGS-B", bounds=model.bounds(k) + [(0.0, None)] * k,
-                       options={"maxiter": max_iter if last else max(1, max_iter // 5)})
+                       options={"maxiter": max(1, max_iter // 5)})
         theta = res.x[: k * model.n_params].reshape(k, model.n_params)
         alpha = res.x[k * model.n_params :]
         r = z - alpha @ model.atoms(theta)
         rounds += 1
+        resid = float(np.linalg.norm(r))
         if callback is not None:
-            callback(rounds - 1, float(np.linalg.norm(r)) / z_norm)
+            callback(rounds - 1, resid / z_norm)
+        if k >= n_atoms:
+            # Early stopping on the residual: two rounds without a 0.1% gain.
+            if best is None or resid < (1.0 - 1e-3) * best[0]:
+                stale = 0
+            else:
+                stale += 1
+            if best is None or resid < best[0]:
+                best = (resid, theta.copy(), alpha.copy())
+    if best is not None:
+        theta, alpha = best[1], best[2]
+    k = theta.shape[0]
+    if k:
+        res = minimize(model.objective_and_grad, np.concatenate([theta.ravel(), alpha]), args=(z, k), jac=True,
+                       method="L-BFGS-B", bounds=model.bounds(k) + [(0.0, None)] * k, options={"maxiter": max_iter})
+        theta = res.x[: k * model.n_params].reshape(k, model.n_params)
+        alpha = res.x[k * model.n_params :]
+        r = z - alpha @ model.atoms(theta)
     means, var = model.split(theta)
     total = alpha.sum()
     weights = alpha / total if total > 0 else np.full(alpha.shape, 1.0 / max(alpha.size, 1))
