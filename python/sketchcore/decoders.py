@@ -211,6 +211,31 @@ class AtomModel:
         return f, np.concatenate([g_theta.ravel(), g_alpha])
 
 
+def _refine(model: AtomModel, z: np.ndarray, theta: np.ndarray, alpha: np.ndarray, maxiter: int):
+    """Joint L-BFGS-B refinement of all atoms and weights; returns (theta, alpha, result).
+
+    The weights are optimised as beta = K alpha: the objective's gradient in
+    the atom parameters carries a factor alpha ~ 1/K that the weights'
+    gradient lacks, and this rescaling evens out the curvatures L-BFGS
+    starts from (measured at K = 128: the same quality in fewer iterations).
+    """
+    k = theta.shape[0]
+    n = k * model.n_params
+    scale = float(max(k, 1))
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        y = x.copy()
+        y[n:] /= scale
+        f, g = model.objective_and_grad(y, z, k)
+        g[n:] /= scale
+        return f, g
+
+    x0 = np.concatenate([theta.ravel(), alpha * scale])
+    res = minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=model.bounds(k) + [(0.0, None)] * k,
+                   options={"maxiter": maxiter})
+    return res.x[:n].reshape(k, model.n_params), res.x[n:] / scale, res
+
+
 def _new_atoms(
     model: AtomModel,
     r: np.ndarray,
@@ -319,13 +344,10 @@ def batch_clompr(
         # Intermediate refinements only move atoms near a basin (warm starts:
         # every round starts from the previous atoms); the best K-atom
         # solution gets a full refinement at the end.
-        res = minimize(model.objective_and_grad, np.concatenate([theta.ravel(), alpha]), args=(z, k), jac=True,
-                       method="L-BFGS-B", bounds=model.bounds(k) + [(0.0, None)] * k,
-                       options={"maxiter": max(1, max_iter // 5)})
-        theta = res.x[: k * model.n_params].reshape(k, model.n_params)
-        alpha = res.x[k * model.n_params :]
+        theta, alpha, res = _refine(model, z, theta, alpha, max(1, max_iter // 5))
         r = z - alpha @ model.atoms(theta)
         rounds += 1
+        if __import__('os').environ.get('SKC_DBG'): print('round', rounds, k, 'resid', float(np.linalg.norm(r)) / z_norm, res.nit, flush=True)
         resid = float(np.linalg.norm(r))
         if callback is not None:
             callback(rounds - 1, resid / z_norm)
@@ -341,11 +363,9 @@ def batch_clompr(
         theta, alpha = best[1], best[2]
     k = theta.shape[0]
     if k:
-        res = minimize(model.objective_and_grad, np.concatenate([theta.ravel(), alpha]), args=(z, k), jac=True,
-                       method="L-BFGS-B", bounds=model.bounds(k) + [(0.0, None)] * k, options={"maxiter": max_iter})
-        theta = res.x[: k * model.n_params].reshape(k, model.n_params)
-        alpha = res.x[k * model.n_params :]
+        theta, alpha, res = _refine(model, z, theta, alpha, int(__import__('os').environ.get('SKC_FI', max_iter)))
         r = z - alpha @ model.atoms(theta)
+        if __import__('os').environ.get('SKC_DBG'): print('final refinement', res.nit, res.message)
     means, var = model.split(theta)
     total = alpha.sum()
     weights = alpha / total if total > 0 else np.full(alpha.shape, 1.0 / max(alpha.size, 1))
@@ -457,17 +477,10 @@ def clompr(
         # 3. Weights by non-negative least squares.
         alpha = _nnls_atoms(a, z)
         # 4. Joint refinement.
-        k = theta.shape[0]
-        x0 = np.concatenate([theta.ravel(), alpha])
-        bounds = model.bounds(k) + [(0.0, None)] * k
         # Intermediate refinements only need to move atoms near a basin; the
         # last one runs to convergence.
         last = it == n_iterations - 1
-        refine_opts = opts if last else {"maxiter": max(1, max_iter // 5)}
-        res = minimize(model.objective_and_grad, x0, args=(z, k), jac=True, method="L-BFGS-B",
-                       bounds=bounds, options=refine_opts)
-        theta = res.x[: k * model.n_params].reshape(k, model.n_params)
-        alpha = res.x[k * model.n_params :]
+        theta, alpha, _ = _refine(model, z, theta, alpha, max_iter if last else max(1, max_iter // 5))
         a = model.atoms(theta)
         r = z - alpha @ a
         if callback is not None:
@@ -610,11 +623,7 @@ def split_decode(
             callback(level, float(np.linalg.norm(z - alpha @ a)) / z_norm)
         level += 1
     # One joint refinement of all K atoms, then batched replacement rounds.
-    k = theta.shape[0]
-    res = minimize(model.objective_and_grad, np.concatenate([theta.ravel(), alpha]), args=(z, k), jac=True,
-                   method="L-BFGS-B", bounds=model.bounds(k) + [(0.0, None)] * k, options={"maxiter": max_iter})
-    theta = res.x[: k * model.n_params].reshape(k, model.n_params)
-    alpha = res.x[k * model.n_params :]
+    theta, alpha, _ = _refine(model, z, theta, alpha, max_iter)
     # Replacement rounds (batched CL-OMPR step 1 + hard thresholding) repair poor splits.
     polish = batch_clompr(z, model, n_atoms, rng=rng, var0=var0, start_pool=start_pool, n_starts=n_starts,
                           max_iter=max_iter, init=(theta, alpha), n_replace=n_polish)
