@@ -347,7 +347,7 @@ def batch_clompr(
         theta, alpha, res = _refine(model, z, theta, alpha, max(1, max_iter // 5))
         r = z - alpha @ model.atoms(theta)
         rounds += 1
-        if __import__('os').environ.get('SKC_DBG'): print('round', rounds, k, 'resid', float(np.linalg.norm(r)) / z_norm, res.nit, flush=True)
+
         resid = float(np.linalg.norm(r))
         if callback is not None:
             callback(rounds - 1, resid / z_norm)
@@ -363,9 +363,8 @@ def batch_clompr(
         theta, alpha = best[1], best[2]
     k = theta.shape[0]
     if k:
-        theta, alpha, res = _refine(model, z, theta, alpha, int(__import__('os').environ.get('SKC_FI', max_iter)))
+        theta, alpha, res = _refine(model, z, theta, alpha, max_iter)
         r = z - alpha @ model.atoms(theta)
-        if __import__('os').environ.get('SKC_DBG'): print('final refinement', res.nit, res.message)
     means, var = model.split(theta)
     total = alpha.sum()
     weights = alpha / total if total > 0 else np.full(alpha.shape, 1.0 / max(alpha.size, 1))
