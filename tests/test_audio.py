@@ -4,7 +4,6 @@ features equal to librosa's, checkpoints and resume exact."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,7 +16,6 @@ import pytest
 librosa = pytest.importorskip("librosa")
 sf = pytest.importorskip("soundfile")
 
-import sketchcore  # noqa: E402
 from sketchcore import Sketch  # noqa: E402
 from sketchcore.audio import (  # noqa: E402
     AudioDecodeError,

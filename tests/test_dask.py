@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import sketchcore
-from sketchcore import CompressiveKMeans, Sketch
+from sketchcore import CompressiveKMeans
 from sketchcore import distributed as scd
 from sketchcore.exceptions import DimensionMismatchError, NonFiniteError, SketchFileError
 

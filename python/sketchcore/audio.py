@@ -22,11 +22,8 @@ Needs the ``audio`` extra (``pip install 'sketchcore[audio]'``).
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 import sys
 import time
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -321,7 +318,6 @@ def sketch_corpus(
     -------
     (Sketch, CorpusReport)
     """
-    from sketchcore.operator import SketchOperator
     from sketchcore.sketch import Sketch
 
     output = Path(output)

@@ -228,7 +228,7 @@ class SketchOperator:
         return fwht(a)
 
     def _generate_structured(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        d, m, p = self.dim, self.sketch_size, self.block_size
+        m, p = self.sketch_size, self.block_size
         blocks = -(-m // p)
         rng = StableRandom(self.seed)
         # D1 is shared by all blocks (so H D1 x is computed once per sample,
