@@ -45,6 +45,18 @@ class DaskSketch:
         self.op.sketch(self.X)
 
 
+def _require_gpu():
+    """CuPy with a device, or NotImplementedError (asv then skips the benchmark)."""
+    try:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            raise RuntimeError("no device")
+    except Exception as exc:
+        raise NotImplementedError(f"CuPy/GPU unavailable: {exc}") from exc
+    return cupy
+
+
 class CupySketch:
     """The CUDA kernels (skipped without CuPy and a GPU)."""
 
@@ -53,13 +65,7 @@ class CupySketch:
     timeout = 600
 
     def setup(self, shape):
-        try:
-            import cupy
-
-            if cupy.cuda.runtime.getDeviceCount() < 1:
-                raise RuntimeError("no device")
-        except Exception as exc:
-            raise NotImplementedError(f"CuPy/GPU unavailable: {exc}") from exc
+        cupy = _require_gpu()
         n, d, m = shape
         self.cupy = cupy
         rows = min(n, 20_000_000)
@@ -89,13 +95,7 @@ class CupyStructuredSketch:
     timeout = 600
 
     def setup(self, shape):
-        try:
-            import cupy
-
-            if cupy.cuda.runtime.getDeviceCount() < 1:
-                raise RuntimeError("no device")
-        except Exception as exc:
-            raise NotImplementedError(f"CuPy/GPU unavailable: {exc}") from exc
+        cupy = _require_gpu()
         n, d, m = shape
         self.cupy = cupy
         self.X = cupy.random.default_rng(0).standard_normal((n, d), dtype=cupy.float32)

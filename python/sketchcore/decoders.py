@@ -365,6 +365,12 @@ def batch_clompr(
     if k:
         theta, alpha, res = _refine(model, z, theta, alpha, max_iter)
         r = z - alpha @ model.atoms(theta)
+    return _result(model, theta, alpha, r, z_norm, rounds)
+
+
+def _result(model: AtomModel, theta: np.ndarray, alpha: np.ndarray, r: np.ndarray, z_norm: float,
+            iterations: int) -> DecodeResult:
+    """The DecodeResult of atoms ``theta`` with weights ``alpha`` (normalised to sum 1)."""
     means, var = model.split(theta)
     total = alpha.sum()
     weights = alpha / total if total > 0 else np.full(alpha.shape, 1.0 / max(alpha.size, 1))
@@ -373,7 +379,7 @@ def batch_clompr(
         variances=None if var is None else var.copy(),
         weights=weights,
         residual=float(np.linalg.norm(r)) / z_norm,
-        n_atoms_iterations=rounds,
+        n_atoms_iterations=iterations,
     )
 
 
@@ -484,16 +490,7 @@ def clompr(
         r = z - alpha @ a
         if callback is not None:
             callback(it, float(np.linalg.norm(r)) / z_norm)
-    means, var = model.split(theta)
-    total = alpha.sum()
-    weights = alpha / total if total > 0 else np.full(alpha.shape, 1.0 / alpha.size)
-    return DecodeResult(
-        means=means.copy(),
-        variances=None if var is None else var.copy(),
-        weights=weights,
-        residual=float(np.linalg.norm(r)) / z_norm,
-        n_atoms_iterations=n_iterations,
-    )
+    return _result(model, theta, alpha, r, z_norm, n_iterations)
 
 
 def _two_means(points: np.ndarray, n_iter: int = 8) -> tuple[np.ndarray, np.ndarray] | None:
