@@ -157,6 +157,10 @@ def test_cli_sketch_then_fit(corpus, tmp_path):
         m = json.loads(js.read_text())
         assert m["model"] == model and len(m["means"]) == 3 and len(m["means"][0]) == 13
         assert abs(sum(m["weights"]) - 1) < 1e-9 and m["standardization"] is not None
+    js = tmp_path / "split.json"
+    _cli("fit", "gmm", out, "-k", "4", "--method", "split", "--replicates", "1", "-o", js)
+    m = json.loads(js.read_text())
+    assert m["method"] == "split" and len(m["means"]) == 4 and len(m["covariances"]) == 4
     assert "--features" in _cli("sketch", "--help").stdout
     bad = _cli("fit", "kmeans", corpus / "bad" / "not_audio.wav", "-k", "2", "-o", tmp_path / "x.json", check=False)
     assert bad.returncode == 2 and "not a valid sketch file" in bad.stderr

@@ -111,7 +111,8 @@ def _fit(args: argparse.Namespace) -> int:
     standardize = not args.no_standardize and "feature_moments" in sk.metadata
     target = sk.standardized() if standardize else sk
     Est = CompressiveKMeans if args.model == "kmeans" else CompressiveGMM
-    est = Est(args.components, n_replicates=args.replicates, random_state=args.seed).fit_sketch(target)
+    est = Est(args.components, n_replicates=args.replicates, method=args.method,
+              random_state=args.seed).fit_sketch(target)
     mean = target.operator.mean if standardize else np.zeros(sk.dim)
     std = target.operator.std if standardize else np.ones(sk.dim)
     means = (est.cluster_centers_ if args.model == "kmeans" else est.means_) * std + mean
@@ -121,6 +122,7 @@ def _fit(args: argparse.Namespace) -> int:
         "weights": est.weights_.tolist(),
         "means": means.tolist(),
         "residual": est.residual_,
+        "method": args.method,
         "standardization": {"mean": mean.tolist(), "std": std.tolist()} if standardize else None,
         "features": sk.metadata.get("features"),
         "sketch": {"file": str(args.sketch), "fingerprint": sk.fingerprint, "count": sk.count},
@@ -244,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--no-standardize", action="store_true",
                      help="decode in raw feature units (default: standardised by the corpus statistics)")
     fit.add_argument("--replicates", type=int, default=3)
+    fit.add_argument("--method", choices=["auto", "clompr", "split", "batch"], default="auto",
+                     help="decoder (auto: CL-OMPR up to 64 components, hierarchical splitting above)")
     fit.add_argument("--seed", type=int, default=0)
     fit.set_defaults(func=_fit)
 
