@@ -77,18 +77,6 @@ class AtomModel:
             self.var_lower, self.var_upper = (np.asarray(v, dtype=np.float64) for v in var_bounds)
         self.n_params = 2 * self.d if gaussian else self.d
 
-    def restricted(self, columns: np.ndarray) -> AtomModel:
-        """The same atoms on a subset of the frequencies (for coarse-to-fine fits)."""
-        sub = object.__new__(AtomModel)
-        sub.__dict__.update(self.__dict__)
-        sub.omega = np.ascontiguousarray(self.omega[:, columns])
-        sub.omega_t = np.ascontiguousarray(sub.omega.T)
-        sub.xi = np.ascontiguousarray(self.xi[columns])
-        if self.gaussian:
-            sub.omega2 = np.ascontiguousarray(self.omega2[:, columns])
-            sub.omega2_t = np.ascontiguousarray(sub.omega2.T)
-        return sub
-
     # -- atoms ---------------------------------------------------------------
 
     def split(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
