@@ -164,3 +164,80 @@ def test_quantized_gain_is_first_harmonic():
     assert model.gain == pytest.approx(4 / math.pi)
     re, im = model.atoms_re_im(np.zeros((1, 4)))
     np.testing.assert_allclose(np.hypot(re, im), 4 / math.pi, rtol=1e-15)
+
+
+@pytest.mark.parametrize("gaussian", [False, True])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_correlation_kernel_matches_numpy(shape, gaussian, simd):
+    """CL-OMPR step 1: scores and the single-atom correlation gradient."""
+    k, d, m = shape
+    rng = np.random.default_rng(k + 31 * d + m)
+    model = _model(d, m, gaussian, quantize=(m % 2 == 1))
+    theta = _theta(model, k, rng)
+    r = _sketch(model, rng)
+    a = model.atoms_reference(theta)
+    want = (a.conj() * r).real.sum(axis=1) / np.linalg.norm(a, axis=1)
+    np.testing.assert_allclose(model.correlation(theta, r), want, rtol=1e-12, atol=1e-12 * math.sqrt(m))
+    f, g = model.neg_correlation_and_grad(theta[0], r)
+    f_ref, g_ref = model.neg_correlation_and_grad_reference(theta[0], r)
+    assert f == pytest.approx(f_ref, rel=1e-12, abs=1e-13)
+    np.testing.assert_allclose(g, g_ref, rtol=1e-10, atol=1e-11 * max(1.0, np.abs(g_ref).max()))
+    # The reference gradient itself, by central differences.
+    h = 1e-6
+    fd = [
+        (model.neg_correlation_and_grad_reference(theta[0] + h * e, r)[0]
+         - model.neg_correlation_and_grad_reference(theta[0] - h * e, r)[0]) / (2 * h)
+        for e in np.eye(theta.shape[1])
+    ]
+    np.testing.assert_allclose(g_ref, fd, rtol=1e-5, atol=1e-6)
+
+
+def _structured_pair(d, m, gaussian, seed=0):
+    """An AtomModel on a structured operator and one on its materialised matrix."""
+    op = SketchOperator(d, m, sigma=1.1, seed=seed, dither=True, kind="structured")
+    dense = SketchOperator.__new__(SketchOperator)
+    dense.__dict__.update(op.__dict__)
+    dense._frequencies = None
+    lo, hi = np.full(d, -3.0), np.full(d, 3.0)
+    vb = (np.full(d, 1e-3), np.full(d, 4.0)) if gaussian else None
+    structured = AtomModel(op, gaussian, lo, hi, var_bounds=vb)
+    materialised = AtomModel(dense, gaussian, lo, hi, var_bounds=vb)
+    materialised.structured = False  # read the d x m matrix (materialised below)
+    return structured, materialised, op
+
+
+@pytest.mark.parametrize("gaussian", [False, True])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (2, 3, 37), (5, 12, 1000), (3, 17, 1100), (2, 100, 2500), (2, 600, 2100)])
+def test_structured_atoms_never_materialise_and_equal_dense(shape, gaussian):
+    k, d, m = shape
+    rng = np.random.default_rng(d + m)
+    structured, materialised, op = _structured_pair(d, m, gaussian)
+    theta = _theta(structured, k, rng)
+    z = rng.normal(size=m) + 1j * rng.normal(size=m)
+    x = np.concatenate([theta.ravel(), rng.uniform(0.1, 1.0, size=k)])
+    got = (structured.atoms_re_im(theta), structured.objective_and_grad(x, z, k), structured.correlation(theta, z),
+           structured.neg_correlation_and_grad(theta[0], z), structured.atoms_re_im(theta, slice(m // 3, m - 1)))
+    assert op._frequencies is None and op._squared is None, "the structured path materialised Omega"
+    want = (materialised.atoms_re_im(theta), materialised.objective_and_grad(x, z, k),
+            materialised.correlation(theta, z), materialised.neg_correlation_and_grad(theta[0], z),
+            materialised.atoms_re_im(theta, slice(m // 3, m - 1)))
+    # Same frequencies bit for bit (one rounding of scale x integer), same
+    # arithmetic: equal up to the order of the group sums when p > 1024.
+    for g, w in zip(got, want):
+        for a, b in zip(g, w):
+            np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
+
+
+def test_structured_frequency_spec_errors():
+    structured, _, op = _structured_pair(5, 40, True)
+    means = np.zeros((1, 5))
+    with pytest.raises(InvalidParameterError):
+        _core.atoms((op.signs, op.scales, 0), op.dither, means, omega_sq=np.ones((5, 40)), variances=np.ones((1, 5)))
+    with pytest.raises(DimensionMismatchError):
+        _core.atoms((op.signs, op.scales, 8), op.dither, means)  # blocks end at column 40
+    with pytest.raises(DimensionMismatchError):
+        _core.atoms((op.signs, op.scales, 0), op.dither, np.zeros((1, 9)))  # p = 8 < d
+    with pytest.raises(DTypeError):
+        _core.atoms((op.signs.astype(np.float32), op.scales, 0), op.dither, means)
+    with pytest.raises(DTypeError):
+        _core.atoms((op.signs, op.scales), op.dither, means)

@@ -46,19 +46,8 @@ def sse(X, centers):
     return float(np.maximum(d2, 0).min(1).sum())
 
 
-_SPLIT_K10 = pytest.param(
-    "split",
-    marks=pytest.mark.xfail(
-        reason="hierarchical splitting misses overlapping clusters at K = 10 on some seeds "
-        "(measured SSE ratios 1.0001, 1.066, 1.0001, 1.0001, 1.0001 with ARI 0.12 below KMeans on "
-        "seed 1; GMM 1.24 nats below EM on seed 0); method='auto' uses CL-OMPR there",
-        strict=False,
-    ),
-)
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["clompr", _SPLIT_K10])
+@pytest.mark.parametrize("method", ["clompr", "split"])
 @pytest.mark.parametrize("d", [10, 64])
 def test_kmeans_quality_bar(d, method):
     ratios, ari_gaps = [], []
@@ -69,13 +58,14 @@ def test_kmeans_quality_bar(d, method):
         ratios.append(sse(X, est.cluster_centers_) / ref.inertia_)
         ari_gaps.append(adjusted_rand_score(y, ref.labels_) - adjusted_rand_score(y, est.labels_))
     # Bars: median SSE ratio <= 1.05, worst <= 1.2, ARI >= KMeans - 0.02
-    # (measured: 1.0001 median, 1.0002 worst, ARI equal).
+    # (measured, both methods: 1.0001 median, 1.0002 worst, ARI equal; splitting
+    # needed its merge moves on seed 1, where it missed a cluster: 1.066).
     assert np.median(ratios) <= 1.05 and max(ratios) <= 1.2, ratios
     assert max(ari_gaps) <= 0.02, ari_gaps
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["clompr", _SPLIT_K10])
+@pytest.mark.parametrize("method", ["clompr", "split"])
 def test_gmm_quality_bar(method):
     gaps = []
     for seed in range(5):
@@ -84,7 +74,8 @@ def test_gmm_quality_bar(method):
         est = CompressiveGMM(10, method=method, random_state=seed).fit(X)
         ref = GaussianMixture(10, covariance_type="diag", n_init=10, random_state=seed).fit(X)
         gaps.append(ref.score(X_test) - est.score(X_test))
-    # Bars: median <= 0.01 nats/sample below EM, worst <= 0.05 (measured ~0.001).
+    # Bars: median <= 0.01 nats/sample below EM, worst <= 0.05 (measured
+    # <= 0.0012 for both methods; splitting without merge moves: 1.24 on seed 0).
     assert np.median(gaps) <= 0.01 and max(gaps) <= 0.05, gaps
 
 

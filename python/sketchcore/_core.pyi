@@ -46,8 +46,11 @@ def sketch_dense_reference_f64(
 def sin_cos(
     t: npt.NDArray[np.float32] | npt.NDArray[np.float64], *, simd: str | None = None
 ) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]: ...
+# Dense d x m frequencies, or a structured operator's (signs, scales, first_column).
+_Frequencies = npt.NDArray[np.float32] | npt.NDArray[np.float64] | tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], int]
+
 def atoms(
-    omega: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    frequencies: _Frequencies,
     dither: npt.NDArray[np.float32] | npt.NDArray[np.float64],
     means: npt.NDArray[np.float64],
     *,
@@ -58,7 +61,7 @@ def atoms(
     n_threads: int = 0,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
 def atom_objective(
-    omega: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    frequencies: _Frequencies,
     dither: npt.NDArray[np.float32] | npt.NDArray[np.float64],
     means: npt.NDArray[np.float64],
     weights: npt.NDArray[np.float64],
@@ -71,6 +74,26 @@ def atom_objective(
     simd: str | None = None,
     n_threads: int = 0,
 ) -> tuple[float, npt.NDArray[np.float64], npt.NDArray[np.float64] | None, npt.NDArray[np.float64]]: ...
+def atom_correlation(
+    frequencies: _Frequencies,
+    dither: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    means: npt.NDArray[np.float64],
+    r_re: npt.NDArray[np.float64],
+    r_im: npt.NDArray[np.float64],
+    *,
+    gradients: bool = False,
+    variances: npt.NDArray[np.float64] | None = None,
+    omega_sq: npt.NDArray[np.float32] | npt.NDArray[np.float64] | None = None,
+    gain: float = 1.0,
+    simd: str | None = None,
+    n_threads: int = 0,
+) -> tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64] | None,
+    npt.NDArray[np.float64] | None,
+    npt.NDArray[np.float64] | None,
+]: ...
 def simd_level() -> str: ...
 def available_simd_levels() -> list[str]: ...
 def default_num_threads() -> int: ...

@@ -34,7 +34,7 @@ from scipy.optimize import minimize, nnls
 from sketchcore import _core
 from sketchcore.exceptions import EmptySketchError, InvalidParameterError
 
-__all__ = ["AtomModel", "DecodeResult", "batch_clompr", "clompr", "split_decode"]
+__all__ = ["AtomModel", "DecodeResult", "batch_clompr", "clompr", "merge_moves", "split_decode"]
 
 
 @dataclass
@@ -63,8 +63,9 @@ class AtomModel:
 
     def __init__(self, operator, gaussian: bool, lower, upper, var_bounds=None) -> None:
         self.op = operator
-        self.omega = operator.frequencies  # (d, m)
-        self.omega_t = np.ascontiguousarray(self.omega.T)
+        # Structured operators: the kernels generate their frequencies one
+        # group at a time from the signs and scales; Omega is not materialised.
+        self.structured = getattr(operator, "kind", "dense") == "structured"
         self.xi = operator.dither
         self.gain = 4.0 / math.pi if operator.quantize else 1.0
         self.gaussian = gaussian
@@ -72,10 +73,20 @@ class AtomModel:
         self.lower = np.asarray(lower, dtype=np.float64)
         self.upper = np.asarray(upper, dtype=np.float64)
         if gaussian:
-            self.omega2 = operator.squared_frequencies
-            self.omega2_t = np.ascontiguousarray(self.omega2.T)
             self.var_lower, self.var_upper = (np.asarray(v, dtype=np.float64) for v in var_bounds)
         self.n_params = 2 * self.d if gaussian else self.d
+
+    # The explicit matrices serve the dense kernels and the NumPy references
+    # (for a structured operator they are materialised on first use only).
+    @property
+    def omega(self) -> np.ndarray:
+        """Frequencies Omega (d, m)."""
+        return self.op.frequencies
+
+    @property
+    def omega2(self) -> np.ndarray:
+        """Squared frequencies (d, m)."""
+        return self.op.squared_frequencies
 
     # -- atoms ---------------------------------------------------------------
 
@@ -86,21 +97,31 @@ class AtomModel:
             return theta[:, : self.d], theta[:, self.d :]
         return theta, None
 
-    def _kernel_arrays(self, theta: np.ndarray) -> tuple[np.ndarray, dict]:
+    def _kernel_arrays(self, theta: np.ndarray, columns: slice = slice(None)) -> tuple[tuple, dict]:
+        """Positional (frequencies, dither, means) and keyword arguments of the
+        Rust atom kernels for ``theta`` at the frequencies ``columns``."""
         means, var = self.split(np.asarray(theta, dtype=np.float64))
         kwargs: dict = {"gain": self.gain}
+        if self.structured:
+            start = columns.indices(self.xi.shape[0])[0]
+            frequencies = (self.op.signs, self.op.scales[columns], start)
+        else:
+            frequencies = self.omega[:, columns]
+            if var is not None:
+                kwargs["omega_sq"] = self.omega2[:, columns]
         if var is not None:
-            kwargs.update(omega_sq=self.omega2, variances=np.ascontiguousarray(var))
-        return np.ascontiguousarray(means), kwargs
+            kwargs["variances"] = np.ascontiguousarray(var)
+        return (frequencies, self.xi[columns], np.ascontiguousarray(means)), kwargs
 
-    def atoms_re_im(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Real and imaginary parts (K, m) of the atoms of ``theta`` (K, n_params).
+    def atoms_re_im(self, theta: np.ndarray, columns: slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
+        """Real and imaginary parts (K, m) of the atoms of ``theta`` (K, n_params),
+        at the frequencies ``columns`` (a slice with step 1; default all).
 
         One fused, multi-threaded pass of the Rust kernel (float64 SIMD
         sin/cos and exp; absolute error below 1e-15 per coordinate).
         """
-        means, kwargs = self._kernel_arrays(theta)
-        return _core.atoms(self.omega, self.xi, means, **kwargs)
+        args, kwargs = self._kernel_arrays(theta, columns)
+        return _core.atoms(*args, **kwargs)
 
     def atoms(self, theta: np.ndarray) -> np.ndarray:
         """Complex atoms (K, m)."""
@@ -136,26 +157,44 @@ class AtomModel:
 
     # -- step 1: the atom most correlated with the residual -------------------
 
-    def correlation(self, theta: np.ndarray, r: np.ndarray, chunk: int = 64) -> np.ndarray:
-        """Re<a/||a||, r> for each row of theta (real arithmetic, in chunks)."""
-        out = np.empty(theta.shape[0])
-        r_re, r_im = np.ascontiguousarray(r.real), np.ascontiguousarray(r.imag)
-        for i in range(0, theta.shape[0], chunk):
-            re, im = self.atoms_re_im(theta[i : i + chunk])
-            num = re @ r_re + im @ r_im
-            out[i : i + chunk] = num / np.sqrt(np.einsum("ij,ij->i", re, re) + np.einsum("ij,ij->i", im, im))
-        return out
+    def correlation(self, theta: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """Re<a/||a||, r> for each row of theta (one pass of the Rust kernel,
+        no K x m atoms formed)."""
+        args, kwargs = self._kernel_arrays(theta)
+        inner, norm_sq, *_ = _core.atom_correlation(*args, np.ascontiguousarray(r.real), np.ascontiguousarray(r.imag),
+                                                    **kwargs)
+        return inner / np.sqrt(norm_sq)
 
     def neg_correlation_and_grad(self, theta: np.ndarray, r: np.ndarray) -> tuple[float, np.ndarray]:
-        a = self.atoms(theta[None, :])[0]
+        """-Re<a/||a||, r> for one atom ``theta`` (n_params,) and its gradient.
+
+        With p = conj(a) r, c = Re sum p and n = ||a||: d c/d mean = Omega Im p,
+        d c/d var = -0.5 Omega^2 Re p, d n/d var = -0.5 Omega^2 |a|^2 / n
+        (all sums from one pass of the Rust correlation kernel).
+        """
+        args, kwargs = self._kernel_arrays(theta[None, :])
+        inner, norm_sq, g_mean, g_var_c, g_var_n = _core.atom_correlation(
+            *args, np.ascontiguousarray(r.real), np.ascontiguousarray(r.imag), gradients=True, **kwargs
+        )
+        c, n2 = float(inner[0]), float(norm_sq[0])
+        n = math.sqrt(n2)
+        grad_mean = g_mean[0]
+        if not self.gaussian:
+            return -c / n, -grad_mean / n
+        grad_var = -0.5 * g_var_c[0] / n + c * 0.5 * g_var_n[0] / (n2 * n)
+        return -c / n, -np.concatenate([grad_mean / n, grad_var])
+
+    def neg_correlation_and_grad_reference(self, theta: np.ndarray, r: np.ndarray) -> tuple[float, np.ndarray]:
+        """NumPy reference of :meth:`neg_correlation_and_grad`."""
+        a = self.atoms_reference(theta[None, :])[0]
         p = a.conj() * r
         c = p.real.sum()
         n2 = np.sum(np.abs(a) ** 2)
         n = math.sqrt(n2)
-        grad_mean = self.omega @ np.ascontiguousarray(p.imag)
+        grad_mean = self.omega @ p.imag
         if not self.gaussian:
             return -c / n, -grad_mean / n
-        grad_var_c = -0.5 * (self.omega2 @ np.ascontiguousarray(p.real))
+        grad_var_c = -0.5 * (self.omega2 @ p.real)
         grad_var_n = -0.5 * (self.omega2 @ (np.abs(a) ** 2)) / n
         grad_var = grad_var_c / n - c * grad_var_n / n2
         return -c / n, -np.concatenate([grad_mean / n, grad_var])
@@ -172,9 +211,9 @@ class AtomModel:
         NumPy version).
         """
         theta, alpha = x[: k * self.n_params].reshape(k, self.n_params), np.ascontiguousarray(x[k * self.n_params :])
-        means, kwargs = self._kernel_arrays(theta)
+        (frequencies, xi, means), kwargs = self._kernel_arrays(theta)
         f, g_mean, g_var, g_alpha = _core.atom_objective(
-            self.omega, self.xi, means, alpha, np.ascontiguousarray(z.real), np.ascontiguousarray(z.imag), **kwargs
+            frequencies, xi, means, alpha, np.ascontiguousarray(z.real), np.ascontiguousarray(z.imag), **kwargs
         )
         g_theta = g_mean if g_var is None else np.hstack([g_mean, g_var])
         return f, np.concatenate([g_theta.ravel(), g_alpha])
@@ -190,9 +229,9 @@ class AtomModel:
         p_im = a_re * r_im - a_im * r_re
         f = float(r_re @ r_re + r_im @ r_im)
         g_alpha = -2.0 * p_re.sum(axis=1)
-        g_mean = -2.0 * alpha[:, None] * (p_im @ self.omega_t)
+        g_mean = -2.0 * alpha[:, None] * (p_im @ self.omega.T)
         if self.gaussian:
-            g_var = alpha[:, None] * (p_re @ self.omega2_t)
+            g_var = alpha[:, None] * (p_re @ self.omega2.T)
             g_theta = np.hstack([g_mean, g_var])
         else:
             g_theta = g_mean
@@ -621,5 +660,120 @@ def split_decode(
     # Replacement rounds (batched CL-OMPR step 1 + hard thresholding) repair poor splits.
     polish = batch_clompr(z, model, n_atoms, rng=rng, var0=var0, start_pool=start_pool, n_starts=n_starts,
                           max_iter=max_iter, init=(theta, alpha), n_replace=n_polish)
-    polish.n_atoms_iterations += level
-    return polish
+    theta = np.hstack([polish.means, polish.variances])
+    alpha = _nnls_atoms(model.atoms(theta), z)
+    theta, alpha, moves = merge_moves(z, model, theta, alpha, rng=rng, var0=var0, start_pool=start_pool,
+                                      n_starts=n_starts, max_iter=max_iter)
+    if moves:
+        theta, alpha, _ = _refine(model, z, theta, alpha, max_iter)
+    r = z - alpha @ model.atoms(theta)
+    return _result(model, theta, alpha, r, z_norm, polish.n_atoms_iterations + level + moves)
+
+
+def _atom_gram(model: AtomModel, theta: np.ndarray, chunk: int = 16384) -> np.ndarray:
+    """Normalised moduli |<a_i, a_j>| / (||a_i|| ||a_j||) of the atoms' Gram
+    matrix (K x K), accumulated over frequency chunks so that memory stays
+    O(K chunk) rather than O(K m)."""
+    k = theta.shape[0]
+    g_re = np.zeros((k, k))
+    g_im = np.zeros((k, k))
+    m = model.xi.shape[0]
+    for j0 in range(0, m, chunk):
+        re, im = model.atoms_re_im(theta, columns=slice(j0, j0 + chunk))
+        g_re += re @ re.T + im @ im.T
+        g_im += im @ re.T - re @ im.T
+    norms = np.sqrt(np.maximum(np.diag(g_re), 1e-300))
+    return np.hypot(g_re, g_im) / np.outer(norms, norms)
+
+
+def _merge(theta: np.ndarray, alpha: np.ndarray, i: int, j: int, d: int) -> tuple[np.ndarray, float]:
+    """Moment-matched merge of Gaussian atoms i and j: (parameters, weight)."""
+    w = alpha[i] + alpha[j]
+    wi = alpha[i] / w if w > 0 else 0.5
+    mi, mj, vi, vj = theta[i, :d], theta[j, :d], theta[i, d:], theta[j, d:]
+    mean = wi * mi + (1.0 - wi) * mj
+    var = wi * (vi + mi * mi) + (1.0 - wi) * (vj + mj * mj) - mean * mean
+    return np.concatenate([mean, np.maximum(var, np.minimum(vi, vj))]), float(w)
+
+
+def merge_moves(
+    z: np.ndarray,
+    model: AtomModel,
+    theta: np.ndarray,
+    alpha: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    var0: np.ndarray | None = None,
+    start_pool: np.ndarray | None = None,
+    n_starts: int = 64,
+    max_iter: int = 300,
+    max_moves: int | None = None,
+    n_tries: int = 4,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Merge-and-reseed moves on K Gaussian atoms; returns (theta, alpha, moves accepted).
+
+    A local optimum of splitting typically spends two atoms on one cluster
+    and one atom on two overlapping clusters. A move merges the pair of
+    atoms whose atoms are most correlated (moment matching: one atom where
+    there were two) and spends the freed atom where the residual is largest
+    (CL-OMPR step 1, :func:`_new_atoms`), then refits the weights (NNLS) and
+    refines all atoms jointly; it is kept only if the residual drops by
+    0.1%. Moves are batched: B disjoint pairs at once (B = K/16 at first,
+    halved whenever a batch fails) down to single moves, for which the
+    ``n_tries`` most correlated pairs are tried in turn. At most
+    ``max_moves`` atoms are moved (default K).
+
+    Measured on the overlapping unit mixtures of the quality bars (K = 10,
+    d = 10, 5 seeds): splitting alone missed a cluster on 2 of 5 seeds
+    (SSE ratio to KMeans 1.066, GMM 1.24 nats below EM); one accepted move
+    each gives the CL-OMPR figures (SSE ratio 1.0001, GMM <= 0.0012 nats
+    below EM) on all five.
+    """
+    k, d = theta.shape[0], model.d
+    if k < 3 or not model.gaussian:
+        return theta, alpha, 0
+    if max_moves is None:
+        max_moves = k
+    lo = np.concatenate([model.lower, model.var_lower])
+    hi = np.concatenate([model.upper, model.var_upper])
+    resid = float(np.linalg.norm(z - alpha @ model.atoms(theta)))
+    batch = max(1, k // 16)
+    moved = 0
+    while moved < max_moves:
+        corr = _atom_gram(model, theta)
+        iu = np.triu_indices(k, 1)
+        pairs: list[tuple[int, int]] = []
+        used: set[int] = set()
+        for o in np.argsort(-corr[iu], kind="stable"):
+            i, j = int(iu[0][o]), int(iu[1][o])
+            if i not in used and j not in used:
+                pairs.append((i, j))
+                used.update((i, j))
+            if len(pairs) == max(batch, n_tries):
+                break
+        size = min(batch, max_moves - moved)
+        groups = [pairs[:size]] if size > 1 else [[p] for p in pairs[:n_tries]]
+        accepted = False
+        for group in groups:
+            merged = [_merge(theta, alpha, i, j, d) for i, j in group]
+            drop = {i for pair in group for i in pair}
+            keep = [t for t in range(k) if t not in drop]
+            th = np.vstack([theta[keep], np.clip(np.array([p for p, _ in merged]), lo, hi)])
+            al = np.concatenate([alpha[keep], [w for _, w in merged]])
+            new = _new_atoms(model, z - al @ model.atoms(th), len(group), rng, var0, start_pool, n_starts, max_iter)
+            if new.shape[0] != len(group):
+                continue
+            th = np.vstack([th, new])
+            al = _nnls_atoms(model.atoms(th), z)
+            th, al, _ = _refine(model, z, th, al, max(1, max_iter // 5))
+            r = float(np.linalg.norm(z - al @ model.atoms(th)))
+            if r < (1.0 - 1e-3) * resid:
+                theta, alpha, resid = th, al, r
+                moved += len(group)
+                accepted = True
+                break
+        if not accepted:
+            if batch == 1:
+                break
+            batch //= 2
+    return theta, alpha, moved

@@ -23,7 +23,12 @@
 //!
 //! Frequencies are split into fixed groups of [`GROUP`] processed in
 //! parallel and summed in group order, so results are bitwise independent of
-//! the number of threads. Within a group the atoms are computed in the
+//! the number of threads. The frequencies come from a [`FrequencySource`]:
+//! a dense d x m matrix read in place ([`AtomFrequencies`]), or the
+//! structured operator ([`StructuredFrequencies`]), whose frequencies are
+//! generated one group at a time from its signs and scales (O(d x group)
+//! memory per thread; Omega is never materialised). Both give bitwise the
+//! same results for the same frequencies. Within a group the atoms are computed in the
 //! frequencies' precision `E` (sin/cos and exp from [`crate::trig`]) and the
 //! sums are carried in float64.
 
@@ -34,6 +39,7 @@ use crate::dispatch::{dispatch, Element, SimdOp};
 use crate::error::SketchError;
 use crate::kernel::RunConfig;
 use crate::simd::{Real, Vector};
+use crate::structured::block_columns;
 use crate::threads::with_pool;
 use crate::trig::{exp, sin_cos};
 
@@ -74,27 +80,192 @@ pub struct ObjectiveGrad {
     pub grad_weights: Array1<f64>,
 }
 
-fn check(freq: &AtomFrequencies<'_, impl Real>, params: &AtomParams<'_>) -> Result<(usize, usize, usize), SketchError> {
-    let (d, m) = freq.omega.dim();
+/// Where the kernels read the frequencies from, one group of columns at a time.
+pub trait FrequencySource<E: Element>: Sync {
+    /// (d, m).
+    fn shape(&self) -> (usize, usize);
+    /// Whether squared frequencies are available (Gaussian atoms need them).
+    fn has_squares(&self) -> bool;
+    /// Amplitude of every atom.
+    fn gain(&self) -> f64;
+    /// Frequencies per parallel work item (a function of the operator only,
+    /// so that results do not depend on the number of threads).
+    fn group_len(&self) -> usize {
+        GROUP
+    }
+    /// Shape checks beyond [`FrequencySource::shape`].
+    fn validate(&self) -> Result<(), SketchError>;
+    /// Columns `j0..j1` as dense arrays: borrowed, or generated.
+    fn columns(&self, j0: usize, j1: usize) -> Columns<'_, E>;
+}
+
+/// A group of frequencies as the kernels read them.
+pub enum Columns<'a, E> {
+    Borrowed(AtomFrequencies<'a, E>),
+    Generated { omega: Array2<E>, omega_sq: Option<Array2<E>>, dither: ArrayView1<'a, E>, gain: f64 },
+}
+
+impl<E: Element> Columns<'_, E> {
+    fn view(&self) -> AtomFrequencies<'_, E> {
+        match self {
+            Columns::Borrowed(f) => AtomFrequencies {
+                omega: f.omega.view(),
+                omega_sq: f.omega_sq.as_ref().map(|o| o.view()),
+                dither: f.dither.view(),
+                gain: f.gain,
+            },
+            Columns::Generated { omega, omega_sq, dither, gain } => AtomFrequencies {
+                omega: omega.view(),
+                omega_sq: omega_sq.as_ref().map(|o| o.view()),
+                dither: dither.view(),
+                gain: *gain,
+            },
+        }
+    }
+}
+
+impl<E: Element> FrequencySource<E> for AtomFrequencies<'_, E> {
+    fn shape(&self) -> (usize, usize) {
+        self.omega.dim()
+    }
+    fn has_squares(&self) -> bool {
+        self.omega_sq.is_some()
+    }
+    fn gain(&self) -> f64 {
+        self.gain
+    }
+    fn validate(&self) -> Result<(), SketchError> {
+        let (d, m) = self.omega.dim();
+        if self.dither.len() != m {
+            return Err(SketchError::ShapeMismatch { what: "dither length", expected: m, got: self.dither.len() });
+        }
+        if let Some(sq) = self.omega_sq {
+            if sq.dim() != (d, m) {
+                return Err(SketchError::ShapeMismatch { what: "squared frequencies (d x m)", expected: d * m, got: sq.len() });
+            }
+        }
+        Ok(())
+    }
+    fn columns(&self, j0: usize, j1: usize) -> Columns<'_, E> {
+        Columns::Borrowed(AtomFrequencies {
+            omega: self.omega.slice(s![.., j0..j1]),
+            omega_sq: self.omega_sq.map(|o| o.slice_move(s![.., j0..j1])),
+            dither: self.dither.slice(s![j0..j1]),
+            gain: self.gain,
+        })
+    }
+}
+
+/// Frequencies of the structured operator (see [`crate::structured`]),
+/// generated on the fly: frequency `c` (a column of the operator) is
+/// `scale_c * B_b[c mod p, :d]` with `B_b = H D3 H D2 H D1` of block
+/// `b = c / p`. The source covers columns `first_column .. first_column + m`
+/// (m = `scales.len()`), so that a caller may work on a range of frequencies.
+/// Each group costs 2 d p log2 p additions per block on top of the atoms'
+/// K d p multiply-adds; memory is O(d x group) per thread.
+#[derive(Clone, Copy, Debug)]
+pub struct StructuredFrequencies<'a, E> {
+    /// The operator's signs: row `3 b + k` holds D_{k+1} of block b (p values +-1).
+    pub signs: ArrayView2<'a, f64>,
+    /// Scales of the m frequencies covered.
+    pub scales: ArrayView1<'a, f64>,
+    /// Dither of the m frequencies covered.
+    pub dither: ArrayView1<'a, E>,
+    /// Data dimension d.
+    pub dim: usize,
+    /// Operator column of the first frequency covered.
+    pub first_column: usize,
+    /// Generate squared frequencies too (Gaussian atoms).
+    pub squares: bool,
+    /// Amplitude of every atom.
+    pub gain: f64,
+}
+
+impl<E: Element> FrequencySource<E> for StructuredFrequencies<'_, E> {
+    fn shape(&self) -> (usize, usize) {
+        (self.dim, self.scales.len())
+    }
+    fn has_squares(&self) -> bool {
+        self.squares
+    }
+    fn gain(&self) -> f64 {
+        self.gain
+    }
+    fn group_len(&self) -> usize {
+        GROUP.max(self.signs.ncols())
+    }
+    fn validate(&self) -> Result<(), SketchError> {
+        let p = self.signs.ncols();
+        let m = self.scales.len();
+        let end = self.first_column + m;
+        // The operator's blocks must cover the columns asked for.
+        let blocks = self.signs.nrows() / 3;
+        if !self.signs.nrows().is_multiple_of(3) || blocks * p < end {
+            return Err(SketchError::ShapeMismatch {
+                what: "rows of signs (3 per block, covering the frequencies)",
+                expected: 3 * end.div_ceil(p.max(1)),
+                got: self.signs.nrows(),
+            });
+        }
+        if !p.is_power_of_two() || p < self.dim {
+            return Err(SketchError::ShapeMismatch {
+                what: "block size p (a power of two >= d)",
+                expected: self.dim.next_power_of_two(),
+                got: p,
+            });
+        }
+        if self.dither.len() != m {
+            return Err(SketchError::ShapeMismatch { what: "dither length", expected: m, got: self.dither.len() });
+        }
+        Ok(())
+    }
+    fn columns(&self, j0: usize, j1: usize) -> Columns<'_, E> {
+        let (d, p, len) = (self.dim, self.signs.ncols(), j1 - j0);
+        let mut omega = Array2::<E>::from_elem((d, len), E::ZERO);
+        let mut omega_sq = self.squares.then(|| Array2::<E>::from_elem((d, len), E::ZERO));
+        let (c0, c1) = (self.first_column + j0, self.first_column + j1);
+        let mut cols = vec![0.0f64; d * p];
+        if len > 0 {
+            for b in c0 / p..=(c1 - 1) / p {
+                block_columns(self.signs, b, d, &mut cols);
+                let (lo, hi) = (c0.max(b * p), c1.min((b + 1) * p));
+                for l in 0..d {
+                    let src = &cols[l * p..(l + 1) * p];
+                    for c in lo..hi {
+                        let j = c - c0;
+                        // Same rounding as the materialised matrix: one product.
+                        let w = self.scales[c - self.first_column] * src[c - b * p];
+                        omega[[l, j]] = E::from_f64(w);
+                        if let Some(sq) = omega_sq.as_mut() {
+                            sq[[l, j]] = E::from_f64(w * w);
+                        }
+                    }
+                }
+            }
+        }
+        Columns::Generated { omega, omega_sq, dither: self.dither.slice(s![j0..j1]), gain: self.gain }
+    }
+}
+
+fn check<E: Element, F: FrequencySource<E> + ?Sized>(
+    freq: &F,
+    params: &AtomParams<'_>,
+) -> Result<(usize, usize, usize), SketchError> {
+    let (d, m) = freq.shape();
     let k = params.means.nrows();
     if params.means.ncols() != d {
         return Err(SketchError::ShapeMismatch { what: "columns of the means (data dimension)", expected: d, got: params.means.ncols() });
     }
-    if freq.dither.len() != m {
-        return Err(SketchError::ShapeMismatch { what: "dither length", expected: m, got: freq.dither.len() });
-    }
-    match (freq.omega_sq, params.variances) {
-        (Some(sq), Some(var)) => {
-            if sq.dim() != (d, m) {
-                return Err(SketchError::ShapeMismatch { what: "squared frequencies (d x m)", expected: d * m, got: sq.len() });
-            }
+    freq.validate()?;
+    match (freq.has_squares(), params.variances) {
+        (true, Some(var)) => {
             if var.dim() != (k, d) {
                 return Err(SketchError::ShapeMismatch { what: "variances (K x d)", expected: k * d, got: var.len() });
             }
         }
-        (None, None) => {}
-        (None, Some(_)) => return Err(SketchError::InvalidArgument("Gaussian atoms need the squared frequencies".into())),
-        (Some(_), None) => return Err(SketchError::InvalidArgument("squared frequencies given for Dirac atoms".into())),
+        (false, None) => {}
+        (false, Some(_)) => return Err(SketchError::InvalidArgument("Gaussian atoms need the squared frequencies".into())),
+        (true, None) => return Err(SketchError::InvalidArgument("squared frequencies given for Dirac atoms".into())),
     }
     Ok((k, d, m))
 }
@@ -235,15 +406,15 @@ unsafe fn atom_into<V: Vector>(
     }
 }
 
-struct AtomsOp<'a, 'b, E> {
-    freq: &'a AtomFrequencies<'b, E>,
-    params: &'a AtomParams<'b>,
+struct AtomsOp<'a, 'f, 'p, E> {
+    freq: &'a AtomFrequencies<'f, E>,
+    params: &'a AtomParams<'p>,
     j0: usize,
     out_re: ArrayViewMut2<'a, f64>,
     out_im: ArrayViewMut2<'a, f64>,
 }
 
-impl<E: Element> SimdOp<E> for AtomsOp<'_, '_, E> {
+impl<E: Element> SimdOp<E> for AtomsOp<'_, '_, '_, E> {
     type Output = ();
     #[inline(always)]
     fn run<V: Vector<E = E>>(mut self) {
@@ -268,9 +439,9 @@ impl<E: Element> SimdOp<E> for AtomsOp<'_, '_, E> {
 }
 
 /// Real and imaginary parts (K x m each, float64) of the atoms.
-pub fn atoms<'b, E: Element>(
-    freq: &AtomFrequencies<'b, E>,
-    params: &AtomParams<'b>,
+pub fn atoms<E: Element, F: FrequencySource<E> + ?Sized>(
+    freq: &F,
+    params: &AtomParams<'_>,
     config: RunConfig,
 ) -> Result<(Array2<f64>, Array2<f64>), SketchError> {
     let (k, _, m) = check(freq, params)?;
@@ -282,15 +453,18 @@ pub fn atoms<'b, E: Element>(
     if k == 0 || m == 0 {
         return Ok((re, im));
     }
+    let group = freq.group_len();
     let jobs: Vec<_> = re
-        .axis_chunks_iter_mut(Axis(1), GROUP)
-        .zip(im.axis_chunks_iter_mut(Axis(1), GROUP))
+        .axis_chunks_iter_mut(Axis(1), group)
+        .zip(im.axis_chunks_iter_mut(Axis(1), group))
         .enumerate()
-        .map(|(g, (r, i))| (g * GROUP, r, i))
+        .map(|(g, (r, i))| (g * group, r, i))
         .collect();
     with_pool(config.n_threads, || {
         jobs.into_par_iter().for_each(|(j0, out_re, out_im)| {
-            dispatch(config.level, AtomsOp { freq, params, j0, out_re, out_im });
+            let columns = freq.columns(j0, j0 + out_re.ncols());
+            let view = columns.view();
+            dispatch(config.level, AtomsOp { freq: &view, params, j0: 0, out_re, out_im });
         })
     })?;
     Ok((re, im))
@@ -298,17 +472,17 @@ pub fn atoms<'b, E: Element>(
 
 /// Per-group partial sums: `[f, grad_alpha (K), grad_mean (K x d), grad_var (K x d)]`
 /// before the alpha factors.
-struct ObjectiveOp<'a, 'b, E> {
-    freq: &'a AtomFrequencies<'b, E>,
-    params: &'a AtomParams<'b>,
+struct ObjectiveOp<'a, 'f, 'p, 'z, E> {
+    freq: &'a AtomFrequencies<'f, E>,
+    params: &'a AtomParams<'p>,
     weights: &'a [f64],
-    z_re: &'a ArrayView1<'b, f64>,
-    z_im: &'a ArrayView1<'b, f64>,
+    z_re: ArrayView1<'z, f64>,
+    z_im: ArrayView1<'z, f64>,
     j0: usize,
     j1: usize,
 }
 
-impl<E: Element> SimdOp<E> for ObjectiveOp<'_, '_, E> {
+impl<E: Element> SimdOp<E> for ObjectiveOp<'_, '_, '_, '_, E> {
     type Output = Vec<f64>;
     #[inline(always)]
     fn run<V: Vector<E = E>>(self) -> Vec<f64> {
@@ -413,12 +587,12 @@ unsafe fn dot<V: Vector>(a: &[V::E], b: &[V::E]) -> f64 {
 
 /// `||z - sum_k alpha_k a_k||^2` and its gradient with respect to the atom
 /// parameters and the weights (see the module documentation).
-pub fn objective_grad<'b, E: Element>(
-    freq: &AtomFrequencies<'b, E>,
-    params: &AtomParams<'b>,
+pub fn objective_grad<E: Element, F: FrequencySource<E> + ?Sized>(
+    freq: &F,
+    params: &AtomParams<'_>,
     weights: ArrayView1<'_, f64>,
-    z_re: ArrayView1<'b, f64>,
-    z_im: ArrayView1<'b, f64>,
+    z_re: ArrayView1<'_, f64>,
+    z_im: ArrayView1<'_, f64>,
     config: RunConfig,
 ) -> Result<ObjectiveGrad, SketchError> {
     let (k, d, m) = check(freq, params)?;
@@ -432,19 +606,22 @@ pub fn objective_grad<'b, E: Element>(
         return Err(SketchError::UnsupportedSimdLevel(config.level));
     }
     let weights: Vec<f64> = weights.to_vec();
-    let groups = m.div_ceil(GROUP);
+    let group = freq.group_len();
     let partials: Vec<Vec<f64>> = with_pool(config.n_threads, || {
-        (0..groups)
+        (0..m.div_ceil(group))
             .into_par_iter()
             .map(|g| {
+                let (j0, j1) = (g * group, ((g + 1) * group).min(m));
+                let columns = freq.columns(j0, j1);
+                let view = columns.view();
                 let op = ObjectiveOp {
-                    freq,
+                    freq: &view,
                     params,
                     weights: &weights,
-                    z_re: &z_re,
-                    z_im: &z_im,
-                    j0: g * GROUP,
-                    j1: ((g + 1) * GROUP).min(m),
+                    z_re: z_re.slice(s![j0..j1]),
+                    z_im: z_im.slice(s![j0..j1]),
+                    j0: 0,
+                    j1: j1 - j0,
                 };
                 dispatch(config.level, op)
             })
@@ -470,4 +647,165 @@ pub fn objective_grad<'b, E: Element>(
         g
     });
     Ok(ObjectiveGrad { value, grad_means, grad_variances, grad_weights })
+}
+
+/// Correlations of K atoms with a residual `r` (and what their gradients
+/// need), for CL-OMPR's step 1 (the atom most correlated with the residual)
+/// and the scoring of candidate atoms. With `p_kj = conj(a_kj) r_j`:
+#[derive(Clone, Debug, PartialEq)]
+pub struct Correlation {
+    /// K: `Re <a_k, r> = sum_j Re p_kj`.
+    pub inner: Array1<f64>,
+    /// K: `||a_k||^2`.
+    pub norm_sq: Array1<f64>,
+    /// K x d: `sum_j omega_lj Im p_kj` (with gradients).
+    pub inner_means: Option<Array2<f64>>,
+    /// K x d: `sum_j omega_lj^2 Re p_kj` (Gaussian atoms, with gradients).
+    pub inner_variances: Option<Array2<f64>>,
+    /// K x d: `sum_j omega_lj^2 |a_kj|^2` (Gaussian atoms, with gradients).
+    pub norm_variances: Option<Array2<f64>>,
+}
+
+/// Per-group partial sums: `[inner (K), norm_sq (K), inner_means, inner_variances, norm_variances (K x d each)]`.
+struct CorrelationOp<'a, 'f, 'p, 'z, E> {
+    freq: &'a AtomFrequencies<'f, E>,
+    params: &'a AtomParams<'p>,
+    r_re: ArrayView1<'z, f64>,
+    r_im: ArrayView1<'z, f64>,
+    gradients: bool,
+}
+
+impl<E: Element> SimdOp<E> for CorrelationOp<'_, '_, '_, '_, E> {
+    type Output = Vec<f64>;
+    #[inline(always)]
+    fn run<V: Vector<E = E>>(self) -> Vec<f64> {
+        let (k_atoms, d) = self.params.means.dim();
+        let gaussian = self.params.variances.is_some();
+        let mut acc = vec![0.0f64; k_atoms * (2 + 3 * d)];
+        let (inner, rest) = acc.split_at_mut(k_atoms);
+        let (norm_sq, rest) = rest.split_at_mut(k_atoms);
+        let (g_mean, rest) = rest.split_at_mut(k_atoms * d);
+        let (g_var, n_var) = rest.split_at_mut(k_atoms * d);
+        let gain = E::from_f64(self.freq.gain);
+        let l = V::LANES;
+        let m = self.r_re.len();
+        let mut j0 = 0;
+        while j0 < m {
+            let j1 = (j0 + SUB).min(m);
+            let block = Block::new(self.freq, j0, j1, l);
+            let pad = block.pad;
+            // Residual in this block; padding lanes stay zero.
+            let mut r_re = vec![E::ZERO; pad];
+            let mut r_im = vec![E::ZERO; pad];
+            for (dst, &v) in r_re.iter_mut().zip(self.r_re.slice(s![j0..j1])) {
+                *dst = E::from_f64(v);
+            }
+            for (dst, &v) in r_im.iter_mut().zip(self.r_im.slice(s![j0..j1])) {
+                *dst = E::from_f64(v);
+            }
+            let mut re = vec![E::ZERO; pad];
+            let mut im = vec![E::ZERO; pad];
+            let mut p_re = vec![E::ZERO; pad];
+            let mut p_im = vec![E::ZERO; pad];
+            let mut q = vec![E::ZERO; pad];
+            for k in 0..k_atoms {
+                let mean = self.params.means.row(k).to_vec();
+                let var = self.params.variances.map(|v| v.row(k).to_vec());
+                // SAFETY: `dispatch` runs V only where supported; every buffer
+                // holds `pad` (a multiple of LANES) elements.
+                unsafe {
+                    atom_into::<V>(&block, &mean, var.as_deref(), gain, &mut re, &mut im);
+                    // Padding lanes hold atoms at omega = 0: drop them from the norms.
+                    for v in re[block.len..].iter_mut().chain(im[block.len..].iter_mut()) {
+                        *v = E::ZERO;
+                    }
+                    let (mut s_inner, mut s_norm) = (V::splat(E::ZERO), V::splat(E::ZERO));
+                    let mut b = 0;
+                    while b < pad {
+                        let (ar, ai) = (V::load(re.as_ptr().add(b)), V::load(im.as_ptr().add(b)));
+                        let (rr, ri) = (V::load(r_re.as_ptr().add(b)), V::load(r_im.as_ptr().add(b)));
+                        let pr = ar.mul_add(rr, ai.mul(ri));
+                        let nn = ar.mul_add(ar, ai.mul(ai));
+                        s_inner = s_inner.add(pr);
+                        s_norm = s_norm.add(nn);
+                        if self.gradients {
+                            let pi = ar.mul_add(ri, V::splat(E::ZERO).sub(ai.mul(rr)));
+                            pr.store(p_re.as_mut_ptr().add(b));
+                            pi.store(p_im.as_mut_ptr().add(b));
+                            nn.store(q.as_mut_ptr().add(b));
+                        }
+                        b += l;
+                    }
+                    inner[k] += s_inner.sum_f64();
+                    norm_sq[k] += s_norm.sum_f64();
+                    if self.gradients {
+                        for c in 0..d {
+                            g_mean[k * d + c] += dot::<V>(&p_im, std::slice::from_raw_parts(block.omega_row(c), pad));
+                            if gaussian {
+                                let sq = std::slice::from_raw_parts(block.omega_sq_row(c), pad);
+                                g_var[k * d + c] += dot::<V>(&p_re, sq);
+                                n_var[k * d + c] += dot::<V>(&q, sq);
+                            }
+                        }
+                    }
+                }
+            }
+            j0 = j1;
+        }
+        acc
+    }
+}
+
+/// Correlations of the atoms with the residual `r = r_re + i r_im` (see
+/// [`Correlation`]); the K x d sums only when `gradients` is true.
+pub fn correlation<E: Element, F: FrequencySource<E> + ?Sized>(
+    freq: &F,
+    params: &AtomParams<'_>,
+    r_re: ArrayView1<'_, f64>,
+    r_im: ArrayView1<'_, f64>,
+    gradients: bool,
+    config: RunConfig,
+) -> Result<Correlation, SketchError> {
+    let (k, d, m) = check(freq, params)?;
+    if r_re.len() != m || r_im.len() != m {
+        return Err(SketchError::ShapeMismatch { what: "residual length", expected: m, got: r_re.len().max(r_im.len()) });
+    }
+    if !config.level.is_available() {
+        return Err(SketchError::UnsupportedSimdLevel(config.level));
+    }
+    let group = freq.group_len();
+    let partials: Vec<Vec<f64>> = with_pool(config.n_threads, || {
+        (0..m.div_ceil(group))
+            .into_par_iter()
+            .map(|g| {
+                let (j0, j1) = (g * group, ((g + 1) * group).min(m));
+                let columns = freq.columns(j0, j1);
+                let view = columns.view();
+                let op = CorrelationOp {
+                    freq: &view,
+                    params,
+                    r_re: r_re.slice(s![j0..j1]),
+                    r_im: r_im.slice(s![j0..j1]),
+                    gradients,
+                };
+                dispatch(config.level, op)
+            })
+            .collect()
+    })?;
+    let mut total = vec![0.0f64; k * (2 + 3 * d)];
+    for p in &partials {
+        for (t, v) in total.iter_mut().zip(p) {
+            *t += v;
+        }
+    }
+    let kd = k * d;
+    let block = |i: usize| Array2::from_shape_vec((k, d), total[2 * k + i * kd..2 * k + (i + 1) * kd].to_vec()).expect("shape");
+    let gaussian = gradients && params.variances.is_some();
+    Ok(Correlation {
+        inner: Array1::from_vec(total[..k].to_vec()),
+        norm_sq: Array1::from_vec(total[k..2 * k].to_vec()),
+        inner_means: gradients.then(|| block(0)),
+        inner_variances: gaussian.then(|| block(1)),
+        norm_variances: gaussian.then(|| block(2)),
+    })
 }

@@ -232,7 +232,7 @@ impl<E: Element> TileKernel<E> for StructuredKernel<E> {
     }
 }
 
-fn check_structured<E: Real>(
+pub(crate) fn check_structured<E: Real>(
     d: usize,
     signs: &ArrayView2<'_, E>,
     scales: &ArrayView1<'_, E>,
@@ -293,6 +293,44 @@ pub fn sketch_structured<E: Element>(
     run_sketch(&kernel, x, weights, nonlinearity, config, interrupt)
 }
 
+/// Rows `0..d` of block `b`'s integer matrix `B = H D3 H D2 H D1` restricted
+/// to the first d columns, transposed: `out[l * p + r] = B[r, l]` (the image
+/// of unit vector `e_l`, exact integers in float64). `out` holds `d * p` values.
+pub(crate) fn block_columns(signs: ArrayView2<'_, f64>, b: usize, d: usize, out: &mut [f64]) {
+    let p = signs.ncols();
+    let (s1, s2, s3) = (signs.row(3 * b), signs.row(3 * b + 1), signs.row(3 * b + 2));
+    for (l, row) in out[..d * p].chunks_exact_mut(p).enumerate() {
+        // H D1 e_l = s1_l h_l with h_l[k] = (-1)^popcount(k & l): the first
+        // transform in closed form; then D2, H, D3, H.
+        for (k, v) in row.iter_mut().enumerate() {
+            let h = if (k & l).count_ones() % 2 == 0 { 1.0 } else { -1.0 };
+            *v = s1[l] * h * s2[k];
+        }
+        fwht_scalar(row);
+        for (v, &s) in row.iter_mut().zip(s3.iter()) {
+            *v *= s;
+        }
+        fwht_scalar(row);
+    }
+}
+
+/// Unnormalised in-place Walsh-Hadamard transform (natural order).
+fn fwht_scalar(a: &mut [f64]) {
+    let p = a.len();
+    let mut h = 1;
+    while h < p {
+        for pair in a.chunks_exact_mut(2 * h) {
+            let (lo, hi) = pair.split_at_mut(h);
+            for (x, y) in lo.iter_mut().zip(hi.iter_mut()) {
+                let (u, v) = (*x, *y);
+                *x = u + v;
+                *y = u - v;
+            }
+        }
+        h *= 2;
+    }
+}
+
 /// The d x m frequency matrix the structured operator applies (float64), for
 /// tests and for decoders that need it explicitly.
 pub fn structured_frequencies(
@@ -303,32 +341,12 @@ pub fn structured_frequencies(
     let (p, blocks) = check_structured(d, &signs, &scales, None)?;
     let m = scales.len();
     let mut omega = Array2::<f64>::zeros((d, m));
-    let mut col = vec![0.0f64; p];
+    let mut cols = vec![0.0f64; d * p];
     for b in 0..blocks {
-        // Column l of B = H D3 H D2 H D1 is B e_l.
+        block_columns(signs, b, d, &mut cols);
         for l in 0..d {
-            col.fill(0.0);
-            col[l] = signs[[3 * b, l]];
-            for stage in 0..3 {
-                if stage > 0 {
-                    for (k, v) in col.iter_mut().enumerate() {
-                        *v *= signs[[3 * b + stage, k]];
-                    }
-                }
-                let mut h = 1;
-                while h < p {
-                    for i in (0..p).step_by(2 * h) {
-                        for k in i..i + h {
-                            let (a, c) = (col[k], col[k + h]);
-                            col[k] = a + c;
-                            col[k + h] = a - c;
-                        }
-                    }
-                    h *= 2;
-                }
-            }
             for r in 0..p.min(m - b * p) {
-                omega[[l, b * p + r]] = scales[b * p + r] * col[r];
+                omega[[l, b * p + r]] = scales[b * p + r] * cols[l * p + r];
             }
         }
     }

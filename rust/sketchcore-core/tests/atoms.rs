@@ -1,7 +1,9 @@
 //! Atom kernels against a scalar float64 reference written here from the
 //! formulas (`f64::sin_cos`, `f64::exp`), on awkward shapes, both dtypes and
 //! every SIMD level; the gradient against central finite differences; results
-//! independent of the thread count.
+//! independent of the thread count. The correlation kernel against the same
+//! reference; the structured operator's on-the-fly frequencies against the
+//! kernels on its materialised matrix (bitwise equal).
 //!
 //! Tolerances: float64 frequencies 1e-12 relative (to the objective scale),
 //! float32 frequencies 1e-4 (phases rounded to float32 carry ~6e-8 * |phase|).
@@ -9,8 +11,8 @@
 mod common;
 use common::Rng;
 use ndarray::{Array1, Array2};
-use sketchcore_core::atoms::{atoms, objective_grad, AtomFrequencies, AtomParams};
-use sketchcore_core::{RunConfig, SimdLevel};
+use sketchcore_core::atoms::{atoms, correlation, objective_grad, AtomFrequencies, AtomParams, StructuredFrequencies};
+use sketchcore_core::{structured_frequencies, RunConfig, SimdLevel};
 
 struct Case {
     omega: Array2<f64>,
@@ -229,4 +231,167 @@ fn shape_errors_are_reported() {
     let og = objective_grad(&freq, &params, Array1::zeros(0).view(), c.z_re.view(), c.z_im.view(), RunConfig::default()).unwrap();
     let zz: f64 = c.z_re.iter().chain(&c.z_im).map(|v| v * v).sum();
     assert!((og.value - zz).abs() < 1e-12 * zz, "no atoms: the residual is z");
+}
+
+/// Scalar reference of the correlation sums (see `Correlation`), with r = z.
+fn ref_correlation(c: &Case, gaussian: bool, gain: f64) -> [Array2<f64>; 5] {
+    let (re, im) = ref_atoms(c, gaussian, gain);
+    let (k, d) = c.means.dim();
+    let mut inner = Array2::zeros((k, 1));
+    let mut norm = Array2::zeros((k, 1));
+    let mut gm = Array2::zeros((k, d));
+    let mut gv = Array2::zeros((k, d));
+    let mut nv = Array2::zeros((k, d));
+    for a in 0..k {
+        for j in 0..c.omega.ncols() {
+            let (ar, ai, rr, ri) = (re[[a, j]], im[[a, j]], c.z_re[j], c.z_im[j]);
+            let (pr, pi, q) = (ar * rr + ai * ri, ar * ri - ai * rr, ar * ar + ai * ai);
+            inner[[a, 0]] += pr;
+            norm[[a, 0]] += q;
+            for l in 0..d {
+                gm[[a, l]] += c.omega[[l, j]] * pi;
+                gv[[a, l]] += c.omega_sq[[l, j]] * pr;
+                nv[[a, l]] += c.omega_sq[[l, j]] * q;
+            }
+        }
+    }
+    [inner, norm, gm, gv, nv]
+}
+
+#[test]
+fn correlation_matches_scalar_reference() {
+    for &(k, d, m) in SHAPES {
+        let c = case(k, d, m, (k * 7 + d * 3 + m) as u64);
+        for gaussian in [false, true] {
+            let want = ref_correlation(&c, gaussian, 1.0);
+            let scale = c.omega.iter().map(|w| w.abs()).fold(1.0, f64::max) * m as f64;
+            for level in SimdLevel::available() {
+                let freq = AtomFrequencies {
+                    omega: c.omega.view(),
+                    omega_sq: gaussian.then(|| c.omega_sq.view()),
+                    dither: c.dither.view(),
+                    gain: 1.0,
+                };
+                let params = AtomParams { means: c.means.view(), variances: gaussian.then(|| c.vars.view()) };
+                let config = RunConfig { level, n_threads: 0 };
+                let got = correlation(&freq, &params, c.z_re.view(), c.z_im.view(), true, config).unwrap();
+                let close = |a: &Array2<f64>, b: &Array2<f64>, what: &str| {
+                    let err = max_abs_diff(a, b);
+                    assert!(err <= 1e-12 * scale * scale, "{what} {level} ({k},{d},{m}) gaussian={gaussian}: {err:e}");
+                };
+                close(&got.inner.clone().insert_axis(ndarray::Axis(1)), &want[0], "inner");
+                close(&got.norm_sq.clone().insert_axis(ndarray::Axis(1)), &want[1], "norm");
+                close(got.inner_means.as_ref().unwrap(), &want[2], "inner_means");
+                if gaussian {
+                    close(got.inner_variances.as_ref().unwrap(), &want[3], "inner_variances");
+                    close(got.norm_variances.as_ref().unwrap(), &want[4], "norm_variances");
+                } else {
+                    assert!(got.inner_variances.is_none() && got.norm_variances.is_none());
+                }
+                let plain = correlation(&freq, &params, c.z_re.view(), c.z_im.view(), false, config).unwrap();
+                assert_eq!(plain.inner, got.inner);
+                assert_eq!(plain.norm_sq, got.norm_sq);
+                assert!(plain.inner_means.is_none());
+            }
+        }
+    }
+}
+
+/// Signs (3 per block) and scales of a structured operator with p >= d.
+fn structured_case(d: usize, m: usize, seed: u64) -> (Array2<f64>, Array1<f64>, usize) {
+    let p = d.next_power_of_two();
+    let blocks = m.div_ceil(p);
+    let mut rng = Rng::new(seed);
+    let signs = Array2::from_shape_fn((3 * blocks, p), |_| if rng.uniform() < 0.5 { -1.0 } else { 1.0 });
+    let scales = Array1::from_shape_fn(m, |_| 0.05 + 0.2 * rng.uniform());
+    (signs, scales, p)
+}
+
+#[test]
+fn structured_frequencies_on_the_fly_equal_materialised() {
+    // (K, d, m, first column, columns covered): p from 1 to 2048 (> GROUP),
+    // ragged last blocks, ranges starting inside a block.
+    let cases: &[(usize, usize, usize, usize, usize)] = &[
+        (1, 1, 5, 0, 5),
+        (3, 3, 37, 0, 37),
+        (2, 12, 1000, 0, 1000),
+        (4, 12, 2500, 5, 2100),
+        (2, 17, 1100, 31, 1069),
+        (3, 100, 1500, 128, 1000),
+        (2, 1025, 4100, 0, 4100),
+        (1, 600, 3000, 700, 1500),
+    ];
+    for &(k, d, m, first, len) in cases {
+        let (signs, scales, _) = structured_case(d, m, (d * 31 + m) as u64);
+        let omega_all = structured_frequencies(d, signs.view(), scales.view()).unwrap();
+        let c = case(k, d, m, (k + d + m) as u64);
+        let cols = first..first + len;
+        let omega = omega_all.slice(ndarray::s![.., cols.clone()]).to_owned();
+        let omega_sq = omega.mapv(|w| w * w);
+        let dither = c.dither.slice(ndarray::s![cols.clone()]).to_owned();
+        let (z_re, z_im) = (c.z_re.slice(ndarray::s![cols.clone()]), c.z_im.slice(ndarray::s![cols.clone()]));
+        for gaussian in [false, true] {
+            let dense = AtomFrequencies {
+                omega: omega.view(),
+                omega_sq: gaussian.then(|| omega_sq.view()),
+                dither: dither.view(),
+                gain: 1.0,
+            };
+            let structured = StructuredFrequencies {
+                signs: signs.view(),
+                scales: scales.slice(ndarray::s![cols.clone()]),
+                dither: dither.view(),
+                dim: d,
+                first_column: first,
+                squares: gaussian,
+                gain: 1.0,
+            };
+            let params = AtomParams { means: c.means.view(), variances: gaussian.then(|| c.vars.view()) };
+            let alpha = c.alpha.view();
+            for n_threads in [1, 3] {
+                let config = RunConfig { level: SimdLevel::detect(), n_threads };
+                // Dense groups hold 1024 columns, structured groups max(1024, p):
+                // equal sums need equal groups, so compare within one group size.
+                if d.next_power_of_two() <= 1024 {
+                    assert_eq!(atoms(&dense, &params, config).unwrap(), atoms(&structured, &params, config).unwrap(), "atoms d={d} m={m}");
+                    assert_eq!(
+                        objective_grad(&dense, &params, alpha, z_re, z_im, config).unwrap(),
+                        objective_grad(&structured, &params, alpha, z_re, z_im, config).unwrap(),
+                        "objective d={d} first={first}"
+                    );
+                    assert_eq!(
+                        correlation(&dense, &params, z_re, z_im, true, config).unwrap(),
+                        correlation(&structured, &params, z_re, z_im, true, config).unwrap(),
+                        "correlation d={d} first={first}"
+                    );
+                } else {
+                    assert_eq!(atoms(&dense, &params, config).unwrap(), atoms(&structured, &params, config).unwrap(), "atoms d={d}");
+                    let a = objective_grad(&dense, &params, alpha, z_re, z_im, config).unwrap();
+                    let b = objective_grad(&structured, &params, alpha, z_re, z_im, config).unwrap();
+                    assert!((a.value - b.value).abs() <= 1e-12 * a.value.abs().max(1.0));
+                    assert!(max_abs_diff(&a.grad_means, &b.grad_means) <= 1e-9 * a.grad_means.iter().fold(1.0, |x: f64, y| x.max(y.abs())));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn structured_shape_errors_are_reported() {
+    let (signs, scales, _) = structured_case(5, 40, 2);
+    let dither = Array1::<f64>::zeros(40);
+    let means = Array2::<f64>::zeros((2, 5));
+    let params = AtomParams { means: means.view(), variances: None };
+    fn freq<'a>(signs: ndarray::ArrayView2<'a, f64>, scales: &'a Array1<f64>, dither: &'a Array1<f64>, first: usize, dim: usize) -> StructuredFrequencies<'a, f64> {
+        StructuredFrequencies { signs, scales: scales.view(), dither: dither.view(), dim, first_column: first, squares: false, gain: 1.0 }
+    }
+    assert!(atoms(&freq(signs.view(), &scales, &dither, 0, 5), &params, RunConfig::default()).is_ok());
+    // Blocks do not cover columns 8..48.
+    assert!(atoms(&freq(signs.view(), &scales, &dither, 8, 5), &params, RunConfig::default()).is_err());
+    // p = 8 < d = 9.
+    let means9 = Array2::<f64>::zeros((2, 9));
+    let params9 = AtomParams { means: means9.view(), variances: None };
+    assert!(atoms(&freq(signs.view(), &scales, &dither, 0, 9), &params9, RunConfig::default()).is_err());
+    // Not a multiple of 3 rows.
+    assert!(atoms(&freq(signs.slice(ndarray::s![..14, ..]), &scales, &dither, 0, 5), &params, RunConfig::default()).is_err());
 }

@@ -14,7 +14,7 @@ use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::conversion::FromPyObjectOwned;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
-use sketchcore_core::atoms::{AtomFrequencies, AtomParams};
+use sketchcore_core::atoms::{AtomFrequencies, AtomParams, StructuredFrequencies};
 use sketchcore_core::{sketch_dense_reference, Element, Nonlinearity, RunConfig, SimdLevel, SketchError, SketchSums};
 
 /// Builds an instance of `sketchcore.exceptions.<name>(message, **info)`.
@@ -338,35 +338,95 @@ impl<'py, E: Element + numpy::Element> AtomArrays<'py, E> {
     }
 }
 
-/// Calls `$body` with `$arrays` bound to the `AtomArrays` of omega's dtype.
-macro_rules! with_atom_arrays {
-    ($py:expr, $omega:expr, $dither:expr, $omega_sq:expr, |$arrays:ident| $body:expr) => {
-        if let Ok(o) = $omega.extract::<PyReadonlyArray2<'_, f32>>() {
-            let $arrays = AtomArrays::<f32>::extract($py, o, $dither, $omega_sq)?;
+/// The structured operator's arrays of an atom call (`(signs, scales, first_column)`).
+struct StructuredArrays<'py> {
+    signs: PyReadonlyArray2<'py, f64>,
+    scales: PyReadonlyArray1<'py, f64>,
+    first_column: usize,
+}
+
+impl<'py> StructuredArrays<'py> {
+    fn extract(py: Python<'py>, spec: &Bound<'py, PyTuple>, omega_sq: Option<&Bound<'py, PyAny>>) -> PyResult<Self> {
+        if omega_sq.is_some() {
+            return Err(typed_error(py, "InvalidParameterError", "structured frequencies generate their squares: omega_sq must be None".into(), &[]));
+        }
+        let (signs, scales, first_column) = spec.extract().map_err(|_| {
+            typed_error(py, "DTypeError", "structured frequencies must be (signs: float64 2-D, scales: float64 1-D, first_column: int)".into(), &[])
+        })?;
+        Ok(StructuredArrays { signs, scales, first_column })
+    }
+
+    fn frequencies<'a, E: Element + numpy::Element>(
+        &'a self,
+        dither: &'a PyReadonlyArray1<'py, E>,
+        dim: usize,
+        squares: bool,
+        gain: f64,
+    ) -> StructuredFrequencies<'a, E> {
+        StructuredFrequencies {
+            signs: self.signs.as_array(),
+            scales: self.scales.as_array(),
+            dither: dither.as_array(),
+            dim,
+            first_column: self.first_column,
+            squares,
+            gain,
+        }
+    }
+}
+
+/// Calls `$body` with `$freq` bound to the frequency source of an atom call:
+/// a dense d x m `frequencies` array (its dtype picks the precision), or a
+/// structured `(signs, scales, first_column)` tuple (the dither's dtype picks it).
+macro_rules! with_frequencies {
+    ($py:expr, $frequencies:expr, $dither:expr, $omega_sq:expr, $dim:expr, $squares:expr, $gain:expr, |$freq:ident| $body:expr) => {
+        if let Ok(spec) = $frequencies.cast::<PyTuple>() {
+            let arrays = StructuredArrays::extract($py, spec, $omega_sq)?;
+            if let Ok(xi) = $dither.extract::<PyReadonlyArray1<'_, f32>>() {
+                let $freq = arrays.frequencies(&xi, $dim, $squares, $gain);
+                $body
+            } else if let Ok(xi) = $dither.extract::<PyReadonlyArray1<'_, f64>>() {
+                let $freq = arrays.frequencies(&xi, $dim, $squares, $gain);
+                $body
+            } else {
+                Err(typed_error($py, "DTypeError", "dither must be a 1-D float32 or float64 NumPy array".into(), &[]))
+            }
+        } else if let Ok(o) = $frequencies.extract::<PyReadonlyArray2<'_, f32>>() {
+            let arrays = AtomArrays::<f32>::extract($py, o, $dither, $omega_sq)?;
+            let $freq = arrays.frequencies($gain);
             $body
-        } else if let Ok(o) = $omega.extract::<PyReadonlyArray2<'_, f64>>() {
-            let $arrays = AtomArrays::<f64>::extract($py, o, $dither, $omega_sq)?;
+        } else if let Ok(o) = $frequencies.extract::<PyReadonlyArray2<'_, f64>>() {
+            let arrays = AtomArrays::<f64>::extract($py, o, $dither, $omega_sq)?;
+            let $freq = arrays.frequencies($gain);
             $body
         } else {
-            Err(typed_error($py, "DTypeError", "omega must be a 2-D float32 or float64 NumPy array".into(), &[]))
+            Err(typed_error(
+                $py,
+                "DTypeError",
+                "frequencies must be a 2-D float32 or float64 NumPy array or a (signs, scales, first_column) tuple".into(),
+                &[],
+            ))
         }
     };
 }
 
-/// atoms(omega, dither, means, *, omega_sq=None, variances=None, gain=1.0, simd=None, n_threads=0)
+/// atoms(frequencies, dither, means, *, omega_sq=None, variances=None, gain=1.0, simd=None, n_threads=0)
 /// --
 ///
 /// Real and imaginary parts (K x m float64 arrays) of K atoms: Diracs at
 /// `means` (K x d float64), or diagonal Gaussians when `variances` (K x d)
-/// and the squared frequencies `omega_sq` (d x m) are given. `omega` (d x m)
-/// and `dither` (m) may be float32 or float64 (the atoms are computed in
-/// that precision).
+/// are given. `frequencies` is either the d x m matrix Omega (float32 or
+/// float64, with the squared frequencies `omega_sq` for Gaussians; the atoms
+/// are computed in its precision), or a structured operator's
+/// `(signs, scales, first_column)`: its frequencies `first_column ..
+/// first_column + len(scales)` are generated one group at a time (never
+/// materialised), in the dither's precision.
 #[pyfunction]
-#[pyo3(signature = (omega, dither, means, *, omega_sq=None, variances=None, gain=1.0, simd=None, n_threads=0))]
+#[pyo3(signature = (frequencies, dither, means, *, omega_sq=None, variances=None, gain=1.0, simd=None, n_threads=0))]
 #[allow(clippy::too_many_arguments)]
 fn atoms<'py>(
     py: Python<'py>,
-    omega: &Bound<'py, PyAny>,
+    frequencies: &Bound<'py, PyAny>,
     dither: &Bound<'py, PyAny>,
     means: PyReadonlyArray2<'py, f64>,
     omega_sq: Option<&Bound<'py, PyAny>>,
@@ -377,14 +437,14 @@ fn atoms<'py>(
 ) -> PyResult<Bound<'py, PyTuple>> {
     let config = RunConfig { level: parse_level(py, simd)?, n_threads };
     let params = AtomParams { means: means.as_array(), variances: variances.as_ref().map(|v| v.as_array()) };
-    let (re, im) = with_atom_arrays!(py, omega, dither, omega_sq, |arrays| {
-        let freq = arrays.frequencies(gain);
+    let (dim, squares) = (params.means.ncols(), params.variances.is_some());
+    let (re, im) = with_frequencies!(py, frequencies, dither, omega_sq, dim, squares, gain, |freq| {
         run_detached(py, |_| sketchcore_core::atoms::atoms(&freq, &params, config))
     })?;
     PyTuple::new(py, [PyArray2::from_owned_array(py, re), PyArray2::from_owned_array(py, im)])
 }
 
-/// atom_objective(omega, dither, means, weights, z_re, z_im, *, omega_sq=None, variances=None, gain=1.0, simd=None, n_threads=0)
+/// atom_objective(frequencies, dither, means, weights, z_re, z_im, *, omega_sq=None, variances=None, gain=1.0, simd=None, n_threads=0)
 /// --
 ///
 /// `f = ||z - sum_k weights_k a_k||^2` for the atoms of `atoms(...)` and the
@@ -392,11 +452,11 @@ fn atoms<'py>(
 /// fused pass: returns `(f, grad_means (K x d), grad_variances (K x d) or
 /// None, grad_weights (K))`.
 #[pyfunction]
-#[pyo3(signature = (omega, dither, means, weights, z_re, z_im, *, omega_sq=None, variances=None, gain=1.0, simd=None, n_threads=0))]
+#[pyo3(signature = (frequencies, dither, means, weights, z_re, z_im, *, omega_sq=None, variances=None, gain=1.0, simd=None, n_threads=0))]
 #[allow(clippy::too_many_arguments)]
 fn atom_objective<'py>(
     py: Python<'py>,
-    omega: &Bound<'py, PyAny>,
+    frequencies: &Bound<'py, PyAny>,
     dither: &Bound<'py, PyAny>,
     means: PyReadonlyArray2<'py, f64>,
     weights: PyReadonlyArray1<'py, f64>,
@@ -410,22 +470,71 @@ fn atom_objective<'py>(
 ) -> PyResult<Bound<'py, PyTuple>> {
     let config = RunConfig { level: parse_level(py, simd)?, n_threads };
     let params = AtomParams { means: means.as_array(), variances: variances.as_ref().map(|v| v.as_array()) };
+    let (dim, squares) = (params.means.ncols(), params.variances.is_some());
     let (wv, zr, zi) = (weights.as_array(), z_re.as_array(), z_im.as_array());
-    let out = with_atom_arrays!(py, omega, dither, omega_sq, |arrays| {
-        let freq = arrays.frequencies(gain);
+    let out = with_frequencies!(py, frequencies, dither, omega_sq, dim, squares, gain, |freq| {
         run_detached(py, |_| sketchcore_core::atoms::objective_grad(&freq, &params, wv, zr, zi, config))
     })?;
-    let grad_var = match out.grad_variances {
-        Some(g) => PyArray2::from_owned_array(py, g).into_any(),
-        None => py.None().into_bound(py),
-    };
     PyTuple::new(
         py,
         [
             out.value.into_pyobject(py)?.into_any(),
             PyArray2::from_owned_array(py, out.grad_means).into_any(),
-            grad_var,
+            optional_array(py, out.grad_variances),
             PyArray1::from_owned_array(py, out.grad_weights).into_any(),
+        ],
+    )
+}
+
+fn optional_array<'py>(py: Python<'py>, a: Option<numpy::ndarray::Array2<f64>>) -> Bound<'py, PyAny> {
+    match a {
+        Some(g) => PyArray2::from_owned_array(py, g).into_any(),
+        None => py.None().into_bound(py),
+    }
+}
+
+/// atom_correlation(frequencies, dither, means, r_re, r_im, *, gradients=False, variances=None, omega_sq=None, gain=1.0, simd=None, n_threads=0)
+/// --
+///
+/// Correlations of the atoms of `atoms(...)` with a residual
+/// `r = r_re + i r_im`: with `p_kj = conj(a_kj) r_j`, returns
+/// `(inner (K) = sum_j Re p_kj, norm_sq (K) = ||a_k||^2, inner_means,
+/// inner_variances, norm_variances)`, the last three K x d (`sum_j omega_lj
+/// Im p_kj`, `sum_j omega_lj^2 Re p_kj`, `sum_j omega_lj^2 |a_kj|^2`) only
+/// with `gradients=True` (the variance sums for Gaussian atoms only; None
+/// otherwise).
+#[pyfunction]
+#[pyo3(signature = (frequencies, dither, means, r_re, r_im, *, gradients=false, variances=None, omega_sq=None, gain=1.0, simd=None, n_threads=0))]
+#[allow(clippy::too_many_arguments)]
+fn atom_correlation<'py>(
+    py: Python<'py>,
+    frequencies: &Bound<'py, PyAny>,
+    dither: &Bound<'py, PyAny>,
+    means: PyReadonlyArray2<'py, f64>,
+    r_re: PyReadonlyArray1<'py, f64>,
+    r_im: PyReadonlyArray1<'py, f64>,
+    gradients: bool,
+    variances: Option<PyReadonlyArray2<'py, f64>>,
+    omega_sq: Option<&Bound<'py, PyAny>>,
+    gain: f64,
+    simd: Option<&str>,
+    n_threads: usize,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let config = RunConfig { level: parse_level(py, simd)?, n_threads };
+    let params = AtomParams { means: means.as_array(), variances: variances.as_ref().map(|v| v.as_array()) };
+    let (dim, squares) = (params.means.ncols(), params.variances.is_some());
+    let (rr, ri) = (r_re.as_array(), r_im.as_array());
+    let out = with_frequencies!(py, frequencies, dither, omega_sq, dim, squares, gain, |freq| {
+        run_detached(py, |_| sketchcore_core::atoms::correlation(&freq, &params, rr, ri, gradients, config))
+    })?;
+    PyTuple::new(
+        py,
+        [
+            PyArray1::from_owned_array(py, out.inner).into_any(),
+            PyArray1::from_owned_array(py, out.norm_sq).into_any(),
+            optional_array(py, out.inner_means),
+            optional_array(py, out.inner_variances),
+            optional_array(py, out.norm_variances),
         ],
     )
 }
@@ -472,6 +581,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sin_cos, m)?)?;
     m.add_function(wrap_pyfunction!(atoms, m)?)?;
     m.add_function(wrap_pyfunction!(atom_objective, m)?)?;
+    m.add_function(wrap_pyfunction!(atom_correlation, m)?)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
     m.add_function(wrap_pyfunction!(available_simd_levels, m)?)?;
     m.add_function(wrap_pyfunction!(default_num_threads, m)?)?;
