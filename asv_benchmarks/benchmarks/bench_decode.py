@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.mixture import GaussianMixture
 
@@ -74,3 +75,40 @@ class EndToEnd:
             sketchcore.CompressiveKMeans(10, n_replicates=1, compute_labels=False, random_state=0).fit(self.X)
         else:
             KMeans(10, n_init=10, random_state=0).fit(self.X)
+
+
+class AtomKernels:
+    """The decoders' hot loop on K Gaussian atoms: the joint objective and
+    gradient, and one atom's correlation gradient (CL-OMPR step 1). Rust with
+    a dense Omega read in place, Rust with the structured operator's
+    frequencies generated per group (Omega never materialised), and the
+    NumPy reference on the dense Omega."""
+
+    params = ([(64, 12, 10_000), (10, 512, 8192)] + ([(256, 12, 50_000), (10, 1024, 16384)] if LARGE else []),
+              ["rust-dense", "rust-structured", "numpy"])
+    param_names = ["K, d, m", "implementation"]
+    timeout = 300
+
+    def setup(self, kdm, impl):
+        from sketchcore.decoders import AtomModel
+
+        k, d, m = kdm
+        kind = "structured" if impl == "rust-structured" else "dense"
+        op = sketchcore.SketchOperator(d, m, sigma=float(np.sqrt(d)), seed=0, kind=kind, dither=True)
+        self.model = AtomModel(op, True, np.full(d, -3.0), np.full(d, 3.0), var_bounds=(np.full(d, 0.01), np.full(d, 9.0)))
+        rng = np.random.default_rng(0)
+        theta = np.hstack([rng.normal(size=(k, d)), rng.uniform(0.2, 2.0, size=(k, d))])
+        self.x = np.concatenate([theta.ravel(), np.full(k, 1.0 / k)])
+        self.z = rng.normal(size=m) + 1j * rng.normal(size=m)
+        self.k = k
+        self.reference = impl == "numpy"
+        if self.reference:
+            self.model.omega2  # materialise outside the timing
+
+    def time_objective_and_gradient(self, kdm, impl):
+        fn = self.model.objective_and_grad_reference if self.reference else self.model.objective_and_grad
+        fn(self.x, self.z, self.k)
+
+    def time_one_atom_correlation_gradient(self, kdm, impl):
+        fn = self.model.neg_correlation_and_grad_reference if self.reference else self.model.neg_correlation_and_grad
+        fn(self.x[: self.model.n_params], self.z)

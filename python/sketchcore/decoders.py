@@ -585,9 +585,12 @@ def split_decode(
     Start from the best single atom; then, level by level, split every atom
     (the heaviest by NNLS weight first when fewer splits remain than atoms;
     atoms NNLS gives no weight are dropped) in two and refit the weights by
-    NNLS; once K atoms are in, refine all of them jointly against the sketch
-    and finish with ``n_polish`` batched replacement rounds
-    (:func:`batch_clompr`, default ceil(log2 K) + 2).
+    NNLS; once K atoms are in, refine all of them jointly against the sketch,
+    run ``n_polish`` batched replacement rounds (:func:`batch_clompr`,
+    default ceil(log2 K) + 2), then merge moves (:func:`merge_moves`: two
+    atoms on one cluster merged, the freed atom spent where the residual is
+    largest, kept when the residual drops), which repair the local optima
+    splitting is prone to on overlapping clusters.
 
     How an atom splits: when sample points are at hand (``start_pool``: the
     sketch's uniform sample, as for CL-OMPR's start points), the points the
