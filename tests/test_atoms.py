@@ -18,7 +18,8 @@ from sketchcore.decoders import AtomModel
 from sketchcore.exceptions import DimensionMismatchError, DTypeError, InvalidParameterError
 
 # (K, d, m): single atoms, m around vector widths and the kernel's blocks of 256 / groups of 1024.
-SHAPES = [(1, 1, 1), (1, 3, 7), (2, 12, 15), (3, 5, 16), (4, 2, 17), (5, 12, 255), (7, 17, 257), (2, 10, 1025), (64, 12, 2049)]
+SHAPES = [(1, 1, 1), (1, 3, 7), (2, 12, 15), (3, 5, 16), (4, 2, 17), (5, 12, 255), (7, 17, 257), (2, 10, 1025), (64, 12, 2049),
+          (6, 150, 300), (9, 257, 100)]  # d above the kernels' packing threshold (128)
 
 
 def _model(d, m, gaussian, quantize=False, seed=0):

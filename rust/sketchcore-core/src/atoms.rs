@@ -45,8 +45,20 @@ use crate::trig::{exp, sin_cos};
 
 /// Frequencies per parallel work item (fixed: results do not depend on threads).
 pub const GROUP: usize = 1024;
-/// Frequencies per inner block; a K x SUB scratch holds the atoms.
+/// Frequencies per inner block (at most); a K x SUB scratch holds the atoms.
 const SUB: usize = 256;
+/// Blocks of frequencies in more dimensions than this are packed (see `Block::new`).
+const PACK_ABOVE_DIM: usize = 128;
+
+/// Inner block width for data dimension d: the block's frequencies and
+/// squared frequencies (2 d x width values) are read once for the atoms and
+/// again for the gradient sums, so they should stay in the per-core L2 cache
+/// (~512 kB in float64). A function of d only: sums do not depend on threads.
+fn sub_width(d: usize) -> usize {
+    let fit = 32768 / d.max(1);
+    let pow2 = if fit >= SUB { SUB } else { 1 << (usize::BITS - 1 - fit.max(1).leading_zeros()) };
+    pow2.clamp(16, SUB)
+}
 
 /// The frequencies the atoms are evaluated at.
 #[derive(Clone, Copy, Debug)]
@@ -274,7 +286,7 @@ fn check<E: Element, F: FrequencySource<E> + ?Sized>(
 /// when their rows are contiguous and the block is whole vectors (every block
 /// but a ragged last one), else into a zero-padded copy. Avoiding the copy
 /// matters for few atoms (the single-atom steps of the decoders).
-struct Block<E> {
+struct Block<'s, E> {
     len: usize,
     pad: usize,
     omega: *const E,
@@ -282,7 +294,8 @@ struct Block<E> {
     omega_sq: *const E,
     omega_sq_stride: isize,
     dither: *const E,
-    _copy: Vec<E>,
+    /// The pointers may point into the caller's packing buffer.
+    _scratch: std::marker::PhantomData<&'s [E]>,
 }
 
 /// Row stride when every row of `a` is contiguous (unit column stride).
@@ -290,12 +303,24 @@ fn row_contiguous<E>(a: &ArrayView2<'_, E>) -> Option<isize> {
     (a.ncols() <= 1 || a.strides()[1] == 1).then(|| a.strides()[0])
 }
 
-impl<E: Element> Block<E> {
-    fn new(freq: &AtomFrequencies<'_, E>, j0: usize, j1: usize, lanes: usize) -> Self {
+/// Copies `src` into `dst[..src.len()]` (a memcpy when `src` is contiguous).
+fn copy_into<E: Copy>(dst: &mut [E], src: ArrayView1<'_, E>) {
+    match src.as_slice() {
+        Some(s) => dst[..s.len()].copy_from_slice(s),
+        None => dst.iter_mut().zip(src).for_each(|(d, &v)| *d = v),
+    }
+}
+
+impl<'s, E: Element> Block<'s, E> {
+    /// Frequencies `j0..j1` of `freq`; `scratch` is the packing buffer, reused
+    /// from block to block (fresh large allocations cost page faults).
+    fn new(freq: &AtomFrequencies<'_, E>, j0: usize, j1: usize, lanes: usize, scratch: &'s mut Vec<E>) -> Self {
         let d = freq.omega.nrows();
         let len = j1 - j0;
         let pad = len.div_ceil(lanes) * lanes;
-        let direct = pad == len && len > 0 && (freq.dither.len() <= 1 || freq.dither.strides()[0] == 1);
+        // At large d, rows m apart in memory put every frequency row of a block
+        // on its own page (TLB misses, no prefetching): pack the block instead.
+        let direct = pad == len && len > 0 && d <= PACK_ABOVE_DIM && (freq.dither.len() <= 1 || freq.dither.strides()[0] == 1);
         if direct {
             if let (Some(so), Some(ssq)) = (
                 row_contiguous(&freq.omega),
@@ -311,39 +336,41 @@ impl<E: Element> Block<E> {
                     omega_sq: freq.omega_sq.as_ref().map_or(std::ptr::null(), col),
                     omega_sq_stride: ssq,
                     dither: &freq.dither[j0] as *const E,
-                    _copy: Vec::new(),
+                    _scratch: std::marker::PhantomData,
                 };
             }
         }
         let sq = freq.omega_sq.is_some();
-        let mut copy = vec![E::ZERO; (d * (1 + sq as usize) + 1) * pad];
-        for l in 0..d {
-            for (dst, &v) in copy[l * pad..l * pad + len].iter_mut().zip(freq.omega.slice(s![l, j0..j1])) {
-                *dst = v;
-            }
-            if let Some(o2) = &freq.omega_sq {
-                let base = (d + l) * pad;
-                for (dst, &v) in copy[base..base + len].iter_mut().zip(o2.slice(s![l, j0..j1])) {
-                    *dst = v;
-                }
-            }
+        let rows = d * (1 + sq as usize) + 1;
+        if scratch.len() < rows * pad {
+            scratch.resize(rows * pad, E::ZERO);
         }
-        let xi0 = d * (1 + sq as usize) * pad;
-        for (dst, &v) in copy[xi0..xi0 + len].iter_mut().zip(freq.dither.slice(s![j0..j1])) {
-            *dst = v;
+        for (r, row) in scratch[..rows * pad].chunks_exact_mut(pad).enumerate() {
+            let src = if r < d {
+                freq.omega.slice(s![r, j0..j1])
+            } else if r < rows - 1 {
+                freq.omega_sq.as_ref().expect("squared frequencies").slice(s![r - d, j0..j1])
+            } else {
+                freq.dither.slice(s![j0..j1])
+            };
+            copy_into(row, src);
+            // Padding lanes: frequency and dither zero.
+            row[len..].fill(E::ZERO);
         }
-        let base = copy.as_ptr();
-        Block {
-            len,
-            pad,
-            omega: base,
-            omega_stride: pad as isize,
-            // SAFETY: offsets within `copy`, which the block owns (its heap
-            // buffer does not move when the Vec is moved into the struct).
-            omega_sq: if sq { unsafe { base.add(d * pad) } } else { std::ptr::null() },
-            omega_sq_stride: pad as isize,
-            dither: unsafe { base.add(xi0) },
-            _copy: copy,
+        let base = scratch.as_ptr();
+        // SAFETY: offsets within the first rows * pad values of `scratch`,
+        // which stays borrowed (unchanged) while the block lives.
+        unsafe {
+            Block {
+                len,
+                pad,
+                omega: base,
+                omega_stride: pad as isize,
+                omega_sq: if sq { base.add(d * pad) } else { std::ptr::null() },
+                omega_sq_stride: pad as isize,
+                dither: base.add((rows - 1) * pad),
+                _scratch: std::marker::PhantomData,
+            }
         }
     }
 
@@ -366,44 +393,167 @@ impl<E: Element> Block<E> {
     }
 }
 
-/// Writes atom k's real and imaginary parts over the block into `re`, `im` (length `pad`).
+/// Atoms are evaluated in tiles of this many: each frequency loaded feeds
+/// TILE multiply-adds (at large d the frequencies, not the arithmetic, were
+/// the bottleneck: d = 512, K = 10 ran at a quarter of BLAS speed).
+const TILE: usize = 4;
+
+/// The atom parameters converted to the kernels' precision: means and
+/// `-0.5 * variances` (K x d, row-major).
+struct TileParams<E> {
+    d: usize,
+    means: Vec<E>,
+    neg_half_vars: Option<Vec<E>>,
+}
+
+impl<E: Element> TileParams<E> {
+    fn new(params: &AtomParams<'_>) -> Self {
+        TileParams {
+            d: params.means.ncols(),
+            means: params.means.iter().map(|&v| E::from_f64(v)).collect(),
+            neg_half_vars: params.variances.map(|v| v.iter().map(|&s2| E::from_f64(-0.5 * s2)).collect()),
+        }
+    }
+}
+
+/// Atoms `k0 .. k0 + N` over the block, written to rows `i` of `re`, `im`
+/// (row stride `stride`, `block.pad` values each).
 ///
 /// # Safety
-/// The CPU supports V; `block.pad` is a multiple of `V::LANES`.
+/// The CPU supports V; `block.pad` is a multiple of `V::LANES`; the
+/// parameters hold atoms `k0 .. k0 + N` and the outputs N rows.
 #[inline(always)]
-unsafe fn atom_into<V: Vector>(
+unsafe fn atoms_tile<V: Vector, const N: usize>(
     block: &Block<V::E>,
-    mean: &[f64],
-    var: Option<&[f64]>,
+    params: &TileParams<V::E>,
+    k0: usize,
     gain: V::E,
-    re: &mut [V::E],
-    im: &mut [V::E],
+    re: *mut V::E,
+    im: *mut V::E,
+    stride: usize,
 ) where
     V::E: Element,
 {
-    let pad = block.pad;
-    let l = V::LANES;
+    let d = params.d;
+    let means = params.means.as_ptr().add(k0 * d);
     let mut b = 0;
-    while b < pad {
-        let mut phase = V::load(block.dither.add(b));
-        for (c, &mu) in mean.iter().enumerate() {
-            phase = V::splat(V::E::from_f64(mu)).mul_add(V::load(block.omega_row(c).add(b)), phase);
-        }
-        let (sin, cos) = sin_cos::<V, true>(phase);
-        let amp = match var {
-            Some(var) => {
-                let mut e = V::splat(V::E::ZERO);
-                for (c, &s2) in var.iter().enumerate() {
-                    e = V::splat(V::E::from_f64(-0.5 * s2)).mul_add(V::load(block.omega_sq_row(c).add(b)), e);
-                }
-                exp(e).mul(V::splat(gain))
+    while b < block.pad {
+        let mut phase = [V::load(block.dither.add(b)); N];
+        for c in 0..d {
+            let w = V::load(block.omega_row(c).add(b));
+            for (i, ph) in phase.iter_mut().enumerate() {
+                *ph = V::splat(*means.add(i * d + c)).mul_add(w, *ph);
             }
-            None => V::splat(gain),
-        };
-        cos.mul(amp).store(re.as_mut_ptr().add(b));
-        sin.mul(amp).store(im.as_mut_ptr().add(b));
-        b += l;
+        }
+        let mut amp = [V::splat(gain); N];
+        if let Some(nhv) = &params.neg_half_vars {
+            let nhv = nhv.as_ptr().add(k0 * d);
+            let mut e = [V::splat(V::E::ZERO); N];
+            for c in 0..d {
+                let w2 = V::load(block.omega_sq_row(c).add(b));
+                for (i, ei) in e.iter_mut().enumerate() {
+                    *ei = V::splat(*nhv.add(i * d + c)).mul_add(w2, *ei);
+                }
+            }
+            for (a, ei) in amp.iter_mut().zip(e) {
+                *a = exp(ei).mul(V::splat(gain));
+            }
+        }
+        for i in 0..N {
+            let (sin, cos) = sin_cos::<V, true>(phase[i]);
+            cos.mul(amp[i]).store(re.add(i * stride + b));
+            sin.mul(amp[i]).store(im.add(i * stride + b));
+        }
+        b += V::LANES;
     }
+}
+
+/// Frequency-weighted sums of N rows over the block, for every coordinate c:
+/// `mean[i d + c] += sum_b p_im[i][b] omega[c][b]`, and with `p_re`
+/// `var[i d + c] += sum_b p_re[i][b] omega_sq[c][b]`, with `q` (only
+/// together with `p_re`) `norm[i d + c] += sum_b q[i][b] omega_sq[c][b]`.
+/// Rows have stride `stride`; sums are taken in block order, lane by lane.
+///
+/// # Safety
+/// As for [`atoms_tile`]; the outputs hold N x d values; `p_re` needs the
+/// block's squared frequencies.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn weighted_sums_tile<V: Vector, const N: usize>(
+    block: &Block<V::E>,
+    d: usize,
+    p_im: *const V::E,
+    p_re: Option<*const V::E>,
+    q: Option<*const V::E>,
+    stride: usize,
+    mean: *mut f64,
+    var: *mut f64,
+    norm: *mut f64,
+) where
+    V::E: Element,
+{
+    let zero = V::splat(V::E::ZERO);
+    for c in 0..d {
+        let w_row = block.omega_row(c);
+        let mut am = [zero; N];
+        let mut av = [zero; N];
+        let mut aq = [zero; N];
+        let mut b = 0;
+        while b < block.pad {
+            let w = V::load(w_row.add(b));
+            for (i, a) in am.iter_mut().enumerate() {
+                *a = V::load(p_im.add(i * stride + b)).mul_add(w, *a);
+            }
+            if let Some(pr) = p_re {
+                let w2 = V::load(block.omega_sq_row(c).add(b));
+                for (i, a) in av.iter_mut().enumerate() {
+                    *a = V::load(pr.add(i * stride + b)).mul_add(w2, *a);
+                }
+                if let Some(q) = q {
+                    for (i, a) in aq.iter_mut().enumerate() {
+                        *a = V::load(q.add(i * stride + b)).mul_add(w2, *a);
+                    }
+                }
+            }
+            b += V::LANES;
+        }
+        for i in 0..N {
+            *mean.add(i * d + c) += am[i].sum_f64();
+            if p_re.is_some() {
+                *var.add(i * d + c) += av[i].sum_f64();
+                if q.is_some() {
+                    *norm.add(i * d + c) += aq[i].sum_f64();
+                }
+            }
+        }
+    }
+}
+
+/// `dst[..len] = src` in the kernels' precision, zeros beyond.
+fn load_residual<E: Element>(dst: &mut [E], src: ArrayView1<'_, f64>) {
+    let len = src.len();
+    for (d, &v) in dst.iter_mut().zip(src) {
+        *d = E::from_f64(v);
+    }
+    dst[len..].fill(E::ZERO);
+}
+
+/// Calls `$f::<V, N>(k0, ...)` over atoms `0..$k` in tiles of [`TILE`], then one by one.
+macro_rules! for_tiles {
+    ($k:expr, |$k0:ident, $n:ident| $body:block) => {{
+        let mut $k0 = 0;
+        while $k0 < $k {
+            if $k - $k0 >= TILE {
+                const $n: usize = TILE;
+                $body
+                $k0 += TILE;
+            } else {
+                const $n: usize = 1;
+                $body
+                $k0 += 1;
+            }
+        }
+    }};
 }
 
 struct AtomsOp<'a, 'f, 'p, E> {
@@ -419,21 +569,34 @@ impl<E: Element> SimdOp<E> for AtomsOp<'_, '_, '_, E> {
     #[inline(always)]
     fn run<V: Vector<E = E>>(mut self) {
         let len = self.out_re.ncols();
-        let block = Block::new(self.freq, self.j0, self.j0 + len, V::LANES);
-        let mut re = vec![E::ZERO; block.pad];
-        let mut im = vec![E::ZERO; block.pad];
+        let k_atoms = self.params.means.nrows();
+        let tp = TileParams::<E>::new(self.params);
         let gain = E::from_f64(self.freq.gain);
-        for k in 0..self.params.means.nrows() {
-            let mean = self.params.means.row(k).to_vec();
-            let var = self.params.variances.map(|v| v.row(k).to_vec());
-            // SAFETY: `dispatch` runs V only where supported; pad is a multiple of LANES.
-            unsafe { atom_into::<V>(&block, &mean, var.as_deref(), gain, &mut re, &mut im) };
-            for (dst, &v) in self.out_re.row_mut(k).iter_mut().zip(&re[..len]) {
-                *dst = v.to_f64();
-            }
-            for (dst, &v) in self.out_im.row_mut(k).iter_mut().zip(&im[..len]) {
-                *dst = v.to_f64();
-            }
+        let sub = sub_width(self.params.means.ncols());
+        let mut pack = Vec::new();
+        let mut re = vec![E::ZERO; TILE * sub];
+        let mut im = vec![E::ZERO; TILE * sub];
+        let mut j0 = 0;
+        while j0 < len {
+            let j1 = (j0 + sub).min(len);
+            let block = Block::new(self.freq, self.j0 + j0, self.j0 + j1, V::LANES, &mut pack);
+            let pad = block.pad;
+            for_tiles!(k_atoms, |k0, N| {
+                // SAFETY: `dispatch` runs V only where supported; pad is a
+                // multiple of LANES; the buffers hold TILE >= N rows.
+                unsafe { atoms_tile::<V, N>(&block, &tp, k0, gain, re.as_mut_ptr(), im.as_mut_ptr(), pad) };
+                for i in 0..N {
+                    let row = &re[i * pad..i * pad + (j1 - j0)];
+                    for (dst, &v) in self.out_re.slice_mut(s![k0 + i, j0..j1]).iter_mut().zip(row) {
+                        *dst = v.to_f64();
+                    }
+                    let row = &im[i * pad..i * pad + (j1 - j0)];
+                    for (dst, &v) in self.out_im.slice_mut(s![k0 + i, j0..j1]).iter_mut().zip(row) {
+                        *dst = v.to_f64();
+                    }
+                }
+            });
+            j0 = j1;
         }
     }
 }
@@ -493,33 +656,34 @@ impl<E: Element> SimdOp<E> for ObjectiveOp<'_, '_, '_, '_, E> {
         let (g_alpha, rest) = rest.split_at_mut(k_atoms);
         let (g_mean, g_var) = rest.split_at_mut(k_atoms * d);
         let gain = E::from_f64(self.freq.gain);
-        let means: Vec<f64> = self.params.means.iter().copied().collect();
-        let vars: Option<Vec<f64>> = self.params.variances.map(|v| v.iter().copied().collect());
+        let tp = TileParams::<E>::new(self.params);
         let l = V::LANES;
+        let sub = sub_width(d);
+        // Buffers reused from block to block (fresh large allocations cost page faults).
+        let mut pack = Vec::new();
+        let mut a_re = vec![E::ZERO; k_atoms * sub];
+        let mut a_im = vec![E::ZERO; k_atoms * sub];
+        let mut r_re = vec![E::ZERO; sub];
+        let mut r_im = vec![E::ZERO; sub];
+        let mut p_re = vec![E::ZERO; TILE * sub];
+        let mut p_im = vec![E::ZERO; TILE * sub];
         let mut j0 = self.j0;
         while j0 < self.j1 {
-            let j1 = (j0 + SUB).min(self.j1);
-            let block = Block::new(self.freq, j0, j1, l);
+            let j1 = (j0 + sub).min(self.j1);
+            let block = Block::new(self.freq, j0, j1, l, &mut pack);
             let pad = block.pad;
-            let mut a_re = vec![E::ZERO; k_atoms * pad];
-            let mut a_im = vec![E::ZERO; k_atoms * pad];
             // Model sum_k alpha_k a_k, then the residual, in this block.
-            let mut r_re = vec![E::ZERO; pad];
-            let mut r_im = vec![E::ZERO; pad];
-            for (dst, &v) in r_re.iter_mut().zip(self.z_re.slice(s![j0..j1])) {
-                *dst = E::from_f64(v);
-            }
-            for (dst, &v) in r_im.iter_mut().zip(self.z_im.slice(s![j0..j1])) {
-                *dst = E::from_f64(v);
-            }
+            load_residual(&mut r_re[..pad], self.z_re.slice(s![j0..j1]));
+            load_residual(&mut r_im[..pad], self.z_im.slice(s![j0..j1]));
             // SAFETY (whole block): `dispatch` runs V only where supported;
             // every buffer holds a multiple of LANES elements per row.
             unsafe {
+                for_tiles!(k_atoms, |k0, N| {
+                    atoms_tile::<V, N>(&block, &tp, k0, gain, a_re.as_mut_ptr().add(k0 * pad), a_im.as_mut_ptr().add(k0 * pad), pad);
+                });
                 for k in 0..k_atoms {
-                    let re = &mut a_re[k * pad..(k + 1) * pad];
-                    let im = &mut a_im[k * pad..(k + 1) * pad];
-                    let var = vars.as_ref().map(|v| &v[k * d..(k + 1) * d]);
-                    atom_into::<V>(&block, &means[k * d..(k + 1) * d], var, gain, re, im);
+                    let re = &a_re[k * pad..(k + 1) * pad];
+                    let im = &a_im[k * pad..(k + 1) * pad];
                     let w = V::splat(E::from_f64(-self.weights[k]));
                     let mut b = 0;
                     while b < pad {
@@ -541,31 +705,39 @@ impl<E: Element> SimdOp<E> for ObjectiveOp<'_, '_, '_, '_, E> {
                     f_acc[0] += rr.mul_add(rr, ri.mul(ri)).sum_f64();
                     b += l;
                 }
-                let mut p_re = vec![E::ZERO; pad];
-                let mut p_im = vec![E::ZERO; pad];
-                for k in 0..k_atoms {
-                    let re = &a_re[k * pad..(k + 1) * pad];
-                    let im = &a_im[k * pad..(k + 1) * pad];
-                    let mut sum = V::splat(E::ZERO);
-                    let mut b = 0;
-                    while b < pad {
-                        let (ar, ai) = (V::load(re.as_ptr().add(b)), V::load(im.as_ptr().add(b)));
-                        let (rr, ri) = (V::load(r_re.as_ptr().add(b)), V::load(r_im.as_ptr().add(b)));
-                        let pr = ar.mul_add(rr, ai.mul(ri));
-                        let pi = ar.mul_add(ri, V::splat(E::ZERO).sub(ai.mul(rr)));
-                        pr.store(p_re.as_mut_ptr().add(b));
-                        pi.store(p_im.as_mut_ptr().add(b));
-                        sum = sum.add(pr);
-                        b += l;
-                    }
-                    g_alpha[k] += sum.sum_f64();
-                    for c in 0..d {
-                        g_mean[k * d + c] += dot::<V>(&p_im, std::slice::from_raw_parts(block.omega_row(c), pad));
-                        if gaussian {
-                            g_var[k * d + c] += dot::<V>(&p_re, std::slice::from_raw_parts(block.omega_sq_row(c), pad));
+                // p = conj(a) r for a tile of atoms, then its weighted sums.
+                for_tiles!(k_atoms, |k0, N| {
+                    for i in 0..N {
+                        let k = k0 + i;
+                        let re = &a_re[k * pad..(k + 1) * pad];
+                        let im = &a_im[k * pad..(k + 1) * pad];
+                        let (pr_row, pi_row) = (p_re.as_mut_ptr().add(i * pad), p_im.as_mut_ptr().add(i * pad));
+                        let mut sum = V::splat(E::ZERO);
+                        let mut b = 0;
+                        while b < pad {
+                            let (ar, ai) = (V::load(re.as_ptr().add(b)), V::load(im.as_ptr().add(b)));
+                            let (rr, ri) = (V::load(r_re.as_ptr().add(b)), V::load(r_im.as_ptr().add(b)));
+                            let pr = ar.mul_add(rr, ai.mul(ri));
+                            let pi = ar.mul_add(ri, V::splat(E::ZERO).sub(ai.mul(rr)));
+                            pr.store(pr_row.add(b));
+                            pi.store(pi_row.add(b));
+                            sum = sum.add(pr);
+                            b += l;
                         }
+                        g_alpha[k] += sum.sum_f64();
                     }
-                }
+                    weighted_sums_tile::<V, N>(
+                        &block,
+                        d,
+                        p_im.as_ptr(),
+                        gaussian.then_some(p_re.as_ptr()),
+                        None,
+                        pad,
+                        g_mean.as_mut_ptr().add(k0 * d),
+                        g_var.as_mut_ptr().add(k0 * d),
+                        std::ptr::null_mut(),
+                    );
+                });
             }
             j0 = j1;
         }
@@ -573,17 +745,6 @@ impl<E: Element> SimdOp<E> for ObjectiveOp<'_, '_, '_, '_, E> {
     }
 }
 
-/// Sum of `a[i] * b[i]` (lengths a multiple of `V::LANES`).
-#[inline(always)]
-unsafe fn dot<V: Vector>(a: &[V::E], b: &[V::E]) -> f64 {
-    let mut acc = V::splat(<V::E as Real>::ZERO);
-    let mut i = 0;
-    while i < a.len() {
-        acc = V::load(a.as_ptr().add(i)).mul_add(V::load(b.as_ptr().add(i)), acc);
-        i += V::LANES;
-    }
-    acc.sum_f64()
-}
 
 /// `||z - sum_k alpha_k a_k||^2` and its gradient with respect to the atom
 /// parameters and the weights (see the module documentation).
@@ -687,74 +848,80 @@ impl<E: Element> SimdOp<E> for CorrelationOp<'_, '_, '_, '_, E> {
         let (g_mean, rest) = rest.split_at_mut(k_atoms * d);
         let (g_var, n_var) = rest.split_at_mut(k_atoms * d);
         let gain = E::from_f64(self.freq.gain);
+        let tp = TileParams::<E>::new(self.params);
         let l = V::LANES;
         let m = self.r_re.len();
+        let sub = sub_width(d);
+        // Buffers reused from block to block.
+        let mut pack = Vec::new();
+        let mut r_re = vec![E::ZERO; sub];
+        let mut r_im = vec![E::ZERO; sub];
+        let mut re = vec![E::ZERO; TILE * sub];
+        let mut im = vec![E::ZERO; TILE * sub];
+        let mut p_re = vec![E::ZERO; TILE * sub];
+        let mut p_im = vec![E::ZERO; TILE * sub];
+        let mut q = vec![E::ZERO; TILE * sub];
         let mut j0 = 0;
         while j0 < m {
-            let j1 = (j0 + SUB).min(m);
-            let block = Block::new(self.freq, j0, j1, l);
+            let j1 = (j0 + sub).min(m);
+            let block = Block::new(self.freq, j0, j1, l, &mut pack);
             let pad = block.pad;
-            // Residual in this block; padding lanes stay zero.
-            let mut r_re = vec![E::ZERO; pad];
-            let mut r_im = vec![E::ZERO; pad];
-            for (dst, &v) in r_re.iter_mut().zip(self.r_re.slice(s![j0..j1])) {
-                *dst = E::from_f64(v);
-            }
-            for (dst, &v) in r_im.iter_mut().zip(self.r_im.slice(s![j0..j1])) {
-                *dst = E::from_f64(v);
-            }
-            let mut re = vec![E::ZERO; pad];
-            let mut im = vec![E::ZERO; pad];
-            let mut p_re = vec![E::ZERO; pad];
-            let mut p_im = vec![E::ZERO; pad];
-            let mut q = vec![E::ZERO; pad];
-            for k in 0..k_atoms {
-                let mean = self.params.means.row(k).to_vec();
-                let var = self.params.variances.map(|v| v.row(k).to_vec());
-                // SAFETY: `dispatch` runs V only where supported; every buffer
-                // holds `pad` (a multiple of LANES) elements.
-                unsafe {
-                    atom_into::<V>(&block, &mean, var.as_deref(), gain, &mut re, &mut im);
-                    // Padding lanes hold atoms at omega = 0: drop them from the norms.
-                    for v in re[block.len..].iter_mut().chain(im[block.len..].iter_mut()) {
-                        *v = E::ZERO;
-                    }
-                    let (mut s_inner, mut s_norm) = (V::splat(E::ZERO), V::splat(E::ZERO));
-                    let mut b = 0;
-                    while b < pad {
-                        let (ar, ai) = (V::load(re.as_ptr().add(b)), V::load(im.as_ptr().add(b)));
-                        let (rr, ri) = (V::load(r_re.as_ptr().add(b)), V::load(r_im.as_ptr().add(b)));
-                        let pr = ar.mul_add(rr, ai.mul(ri));
-                        let nn = ar.mul_add(ar, ai.mul(ai));
-                        s_inner = s_inner.add(pr);
-                        s_norm = s_norm.add(nn);
-                        if self.gradients {
-                            let pi = ar.mul_add(ri, V::splat(E::ZERO).sub(ai.mul(rr)));
-                            pr.store(p_re.as_mut_ptr().add(b));
-                            pi.store(p_im.as_mut_ptr().add(b));
-                            nn.store(q.as_mut_ptr().add(b));
+            // Residual in this block; padding lanes zero.
+            load_residual(&mut r_re[..pad], self.r_re.slice(s![j0..j1]));
+            load_residual(&mut r_im[..pad], self.r_im.slice(s![j0..j1]));
+            // SAFETY: `dispatch` runs V only where supported; every buffer
+            // holds TILE rows of `pad` (a multiple of LANES) elements.
+            unsafe {
+                for_tiles!(k_atoms, |k0, N| {
+                    atoms_tile::<V, N>(&block, &tp, k0, gain, re.as_mut_ptr(), im.as_mut_ptr(), pad);
+                    for i in 0..N {
+                        let k = k0 + i;
+                        let row = i * pad;
+                        // Padding lanes hold atoms at omega = 0: drop them from the norms.
+                        for v in re[row + block.len..row + pad].iter_mut().chain(im[row + block.len..row + pad].iter_mut()) {
+                            *v = E::ZERO;
                         }
-                        b += l;
-                    }
-                    inner[k] += s_inner.sum_f64();
-                    norm_sq[k] += s_norm.sum_f64();
-                    if self.gradients {
-                        for c in 0..d {
-                            g_mean[k * d + c] += dot::<V>(&p_im, std::slice::from_raw_parts(block.omega_row(c), pad));
-                            if gaussian {
-                                let sq = std::slice::from_raw_parts(block.omega_sq_row(c), pad);
-                                g_var[k * d + c] += dot::<V>(&p_re, sq);
-                                n_var[k * d + c] += dot::<V>(&q, sq);
+                        let (mut s_inner, mut s_norm) = (V::splat(E::ZERO), V::splat(E::ZERO));
+                        let mut b = 0;
+                        while b < pad {
+                            let (ar, ai) = (V::load(re.as_ptr().add(row + b)), V::load(im.as_ptr().add(row + b)));
+                            let (rr, ri) = (V::load(r_re.as_ptr().add(b)), V::load(r_im.as_ptr().add(b)));
+                            let pr = ar.mul_add(rr, ai.mul(ri));
+                            let nn = ar.mul_add(ar, ai.mul(ai));
+                            s_inner = s_inner.add(pr);
+                            s_norm = s_norm.add(nn);
+                            if self.gradients {
+                                let pi = ar.mul_add(ri, V::splat(E::ZERO).sub(ai.mul(rr)));
+                                pr.store(p_re.as_mut_ptr().add(row + b));
+                                pi.store(p_im.as_mut_ptr().add(row + b));
+                                nn.store(q.as_mut_ptr().add(row + b));
                             }
+                            b += l;
                         }
+                        inner[k] += s_inner.sum_f64();
+                        norm_sq[k] += s_norm.sum_f64();
                     }
-                }
+                    if self.gradients {
+                        weighted_sums_tile::<V, N>(
+                            &block,
+                            d,
+                            p_im.as_ptr(),
+                            gaussian.then_some(p_re.as_ptr()),
+                            gaussian.then_some(q.as_ptr()),
+                            pad,
+                            g_mean.as_mut_ptr().add(k0 * d),
+                            g_var.as_mut_ptr().add(k0 * d),
+                            n_var.as_mut_ptr().add(k0 * d),
+                        );
+                    }
+                });
             }
             j0 = j1;
         }
         acc
     }
 }
+
 
 /// Correlations of the atoms with the residual `r = r_re + i r_im` (see
 /// [`Correlation`]); the K x d sums only when `gradients` is true.

@@ -112,6 +112,9 @@ const SHAPES: &[(usize, usize, usize)] = &[
     (7, 17, 257),
     (1, 10, 1025),
     (3, 4, 2049),
+    // d above the packing threshold (128); tiles of 4 atoms plus a remainder.
+    (6, 150, 300),
+    (9, 257, 100),
 ];
 
 #[test]
@@ -143,7 +146,9 @@ fn atoms_and_objective_match_scalar_reference() {
                     let (rre32, rim32) = ref_atoms(&c32, gaussian, gain);
                     let (re, im, og) = run(&c, gaussian, gain, |v| v as f32, config);
                     let err = max_abs_diff(&re, &rre32).max(max_abs_diff(&im, &rim32));
-                    assert!(err < 2e-5, "f32 atoms {level} ({k},{d},{m}): {err:e}");
+                    // The float32 phase sums d products: rounding grows with d.
+                    let tol = 2e-5 * (d as f64 / 16.0).max(1.0);
+                    assert!(err < tol, "f32 atoms {level} ({k},{d},{m}): {err:e}");
                     let rf32 = ref_objective(&c32, gaussian, gain);
                     assert!((og.value - rf32).abs() <= 1e-4 * rf32.max(1.0), "f32 objective {level}: {} vs {rf32}", og.value);
                 }
