@@ -179,6 +179,20 @@ def test_correlation_kernel_matches_numpy(shape, gaussian, simd):
     a = model.atoms_reference(theta)
     want = (a.conj() * r).real.sum(axis=1) / np.linalg.norm(a, axis=1)
     np.testing.assert_allclose(model.correlation(theta, r), want, rtol=1e-12, atol=1e-12 * math.sqrt(m))
+    # The kernel's five sums against NumPy.
+    args, kwargs = model._kernel_arrays(theta)
+    inner, norm_sq, g_mean, g_var, n_var = _core.atom_correlation(
+        *args, r.real.copy(), r.imag.copy(), gradients=True, simd=simd, **kwargs)
+    p = a.conj() * r[None, :]
+    scale = np.abs(model.omega).max() * m
+    np.testing.assert_allclose(inner, p.real.sum(1), rtol=1e-12, atol=1e-13 * m)
+    np.testing.assert_allclose(norm_sq, (np.abs(a) ** 2).sum(1), rtol=1e-12)
+    np.testing.assert_allclose(g_mean, p.imag @ model.omega.T, rtol=1e-10, atol=1e-12 * scale)
+    if gaussian:
+        np.testing.assert_allclose(g_var, p.real @ model.omega2.T, rtol=1e-10, atol=1e-12 * scale**2)
+        np.testing.assert_allclose(n_var, (np.abs(a) ** 2) @ model.omega2.T, rtol=1e-10, atol=1e-12 * scale**2)
+    else:
+        assert g_var is None and n_var is None
     f, g = model.neg_correlation_and_grad(theta[0], r)
     f_ref, g_ref = model.neg_correlation_and_grad_reference(theta[0], r)
     assert f == pytest.approx(f_ref, rel=1e-12, abs=1e-13)

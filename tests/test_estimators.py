@@ -217,6 +217,16 @@ def test_auto_method_is_clompr_for_small_k():
     np.testing.assert_array_equal(a.means_, b.means_)
 
 
+def test_auto_method_is_split_above_threshold():
+    from sketchcore.estimators import AUTO_SPLIT_THRESHOLD
+
+    k = AUTO_SPLIT_THRESHOLD + 1
+    X, _, _ = literature_mixture(5_000, 3, k=k, seed=2)
+    a = CompressiveGMM(k, n_replicates=1, sketch_size=300, random_state=0).fit(X)
+    b = CompressiveGMM(k, method="split", n_replicates=1, sketch_size=300, random_state=0).fit(X)
+    np.testing.assert_array_equal(a.means_, b.means_)
+
+
 def test_nnls_gram_path_matches_direct():
     from scipy.optimize import nnls
 

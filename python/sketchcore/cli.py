@@ -247,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="decode in raw feature units (default: standardised by the corpus statistics)")
     fit.add_argument("--replicates", type=int, default=3)
     fit.add_argument("--method", choices=["auto", "clompr", "split", "batch"], default="auto",
-                     help="decoder (auto: CL-OMPR up to 64 components, hierarchical splitting above)")
+                     help="decoder (auto: CL-OMPR up to 15 components, hierarchical splitting above)")
     fit.add_argument("--seed", type=int, default=0)
     fit.set_defaults(func=_fit)
 

@@ -24,8 +24,9 @@ __all__ = ["CompressiveKMeans", "CompressiveGMM", "default_sketch_size"]
 
 #: Rows of the data kept (when fitting from data) as starting points of new atoms.
 _START_POOL = 1000
-#: With method="auto", CL-OMPR up to this many components, hierarchical splitting above.
-AUTO_SPLIT_THRESHOLD = 64
+#: With method="auto", CL-OMPR up to this many components, hierarchical splitting above
+#: (with merge moves, splitting matched CL-OMPR at K = 16 and 32 in half the time).
+AUTO_SPLIT_THRESHOLD = 15
 
 #: Rows read (as random windows) to estimate sigma and pick starting points.
 _SAMPLE_ROWS = 5000
@@ -287,17 +288,18 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
         "clompr": CL-OMPR (2K greedy steps, each with a joint refinement).
         "split": compressive hierarchical splitting (log2 K levels of
         splits proposed from the sketch's sample points, one joint
-        refinement, batched replacement rounds). "batch": CL-OMPR adding
-        atoms in doubling batches. "auto": "clompr" up to
-        :data:`AUTO_SPLIT_THRESHOLD` (64) components, "split" above.
+        refinement, batched replacement rounds, merge moves). "batch":
+        CL-OMPR adding atoms in doubling batches. "auto": "clompr" up to
+        :data:`AUTO_SPLIT_THRESHOLD` (15) components, "split" above.
         Measured (diagonal mixtures, d = 12 unless stated, one replicate,
-        ``python examples/benchmark_large_k.py``): K = 10, d = 10: all three
-        0.0007 nats/sample below EM in 0.2 s; K = 32: clompr 3.4 s and 0.23
-        above EM, split 1.9 s and 0.015 above, batch 4.1 s and 0.23 above;
-        K = 64, m = 1e4: clompr 28 s, split 5.6 s, both 0.007 below the true
-        model (0.19 above EM), batch 8.4 s and 0.30 below; K = 256,
-        m = 5e4: split 135 s and 0.10 below the true model, batch 132 s
-        and 0.94 below.
+        ``python examples/benchmark_large_k.py``; held-out log-likelihood
+        per sample): K = 10, d = 10 (overlapping unit clusters, 5 seeds):
+        clompr and split both within 0.0012 of EM, 0.4-1.3 s; K = 16:
+        split 0.5 s, clompr 0.7 s, both 0.004 below the true model;
+        K = 32 (3 seeds): split 1.4-1.7 s, clompr 2.8-3.1 s, both
+        0.008-0.010 below the true model; K = 64, m = 1e4: split 7 s,
+        clompr 20 s, both 0.007 below the true model (0.19 above EM);
+        batch is faster but less reliable (0.3-0.8 below at K = 64).
     max_iter : int, default=300
         L-BFGS-B iterations per optimisation.
     n_starts : int, default=64

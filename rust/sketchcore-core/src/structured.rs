@@ -14,10 +14,10 @@
 
 use ndarray::{Array2, ArrayView1, ArrayView2};
 
-use crate::dispatch::Element;
+use crate::dispatch::{dispatch, Element, SimdOp};
 use crate::error::SketchError;
 use crate::kernel::{features, run_sketch, Nonlinearity, RunConfig, TileKernel};
-use crate::simd::{Real, Vector};
+use crate::simd::{Real, SimdLevel, Vector};
 use crate::trig::sin_cos_pi_reduced;
 use crate::sums::SketchSums;
 
@@ -296,36 +296,83 @@ pub fn sketch_structured<E: Element>(
 /// Rows `0..d` of block `b`'s integer matrix `B = H D3 H D2 H D1` restricted
 /// to the first d columns, transposed: `out[l * p + r] = B[r, l]` (the image
 /// of unit vector `e_l`, exact integers in float64). `out` holds `d * p` values.
+///
+/// The unit vectors are transformed `LANES` at a time, interleaved (`[p][LANES]`),
+/// so that every butterfly is whole-vector adds at the best SIMD level of the
+/// CPU; all values are small integers, so the result does not depend on it.
 pub(crate) fn block_columns(signs: ArrayView2<'_, f64>, b: usize, d: usize, out: &mut [f64]) {
-    let p = signs.ncols();
-    let (s1, s2, s3) = (signs.row(3 * b), signs.row(3 * b + 1), signs.row(3 * b + 2));
-    for (l, row) in out[..d * p].chunks_exact_mut(p).enumerate() {
-        // H D1 e_l = s1_l h_l with h_l[k] = (-1)^popcount(k & l): the first
-        // transform in closed form; then D2, H, D3, H.
-        for (k, v) in row.iter_mut().enumerate() {
-            let h = if (k & l).count_ones() % 2 == 0 { 1.0 } else { -1.0 };
-            *v = s1[l] * h * s2[k];
+    dispatch(SimdLevel::detect(), BlockColumnsOp { signs, b, d, out });
+}
+
+struct BlockColumnsOp<'a, 'o> {
+    signs: ArrayView2<'a, f64>,
+    b: usize,
+    d: usize,
+    out: &'o mut [f64],
+}
+
+impl SimdOp<f64> for BlockColumnsOp<'_, '_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<V: Vector<E = f64>>(self) {
+        let p = self.signs.ncols();
+        let lanes = V::LANES;
+        let row = |k: usize| self.signs.row(3 * self.b + k).to_vec();
+        let (s1, s2, s3) = (row(0), row(1), row(2));
+        let mut y = vec![0.0f64; p * lanes];
+        for l0 in (0..self.d).step_by(lanes) {
+            let count = lanes.min(self.d - l0);
+            // H D1 e_l = s1_l h_l with h_l[k] = (-1)^popcount(k & l): the first
+            // transform in closed form; then D2, H, D3, H.
+            for (k, v) in y.chunks_exact_mut(lanes).enumerate() {
+                for (i, x) in v.iter_mut().enumerate() {
+                    let l = l0 + i;
+                    *x = if i < count {
+                        let h = if (k & l).count_ones() % 2 == 0 { 1.0 } else { -1.0 };
+                        s1[l] * h * s2[k]
+                    } else {
+                        0.0
+                    };
+                }
+            }
+            // SAFETY: `dispatch` runs V only where supported; y holds p vectors.
+            unsafe {
+                fwht_interleaved::<V>(y.as_mut_ptr(), p);
+                for (k, &s) in s3.iter().enumerate() {
+                    let at = y.as_mut_ptr().add(k * lanes);
+                    V::load(at).mul(V::splat(s)).store(at);
+                }
+                fwht_interleaved::<V>(y.as_mut_ptr(), p);
+            }
+            for i in 0..count {
+                let dst = &mut self.out[(l0 + i) * p..(l0 + i + 1) * p];
+                for (k, v) in dst.iter_mut().enumerate() {
+                    *v = y[k * lanes + i];
+                }
+            }
         }
-        fwht_scalar(row);
-        for (v, &s) in row.iter_mut().zip(s3.iter()) {
-            *v *= s;
-        }
-        fwht_scalar(row);
     }
 }
 
-/// Unnormalised in-place Walsh-Hadamard transform (natural order).
-fn fwht_scalar(a: &mut [f64]) {
-    let p = a.len();
+/// Unnormalised Walsh-Hadamard transform (natural order) of p interleaved
+/// vectors: element k is the vector at `y + k * LANES`.
+///
+/// # Safety
+/// The CPU supports V; `y` holds `p * V::LANES` values.
+#[inline(always)]
+unsafe fn fwht_interleaved<V: Vector<E = f64>>(y: *mut f64, p: usize) {
+    let l = V::LANES;
     let mut h = 1;
     while h < p {
-        for pair in a.chunks_exact_mut(2 * h) {
-            let (lo, hi) = pair.split_at_mut(h);
-            for (x, y) in lo.iter_mut().zip(hi.iter_mut()) {
-                let (u, v) = (*x, *y);
-                *x = u + v;
-                *y = u - v;
+        let mut i = 0;
+        while i < p {
+            for k in i..i + h {
+                let (a, c) = (y.add(k * l), y.add((k + h) * l));
+                let (u, v) = (V::load(a), V::load(c));
+                u.add(v).store(a);
+                u.sub(v).store(c);
             }
+            i += 2 * h;
         }
         h *= 2;
     }
