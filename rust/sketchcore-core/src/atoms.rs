@@ -29,8 +29,9 @@
 //! generated one group at a time from its signs and scales (O(d x group)
 //! memory per thread; Omega is never materialised). Both give bitwise the
 //! same results for the same frequencies. Within a group the atoms are computed in the
-//! frequencies' precision `E` (sin/cos and exp from [`crate::trig`]) and the
-//! sums are carried in float64.
+//! frequencies' precision `E` (sin/cos and exp from [`crate::trig`]), in
+//! tiles of 4 atoms per frequency load, and the sums are carried in
+//! float64.
 
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
@@ -283,9 +284,11 @@ fn check<E: Element, F: FrequencySource<E> + ?Sized>(
 }
 
 /// One block of frequencies as pointers: straight into the caller's arrays
-/// when their rows are contiguous and the block is whole vectors (every block
-/// but a ragged last one), else into a zero-padded copy. Avoiding the copy
-/// matters for few atoms (the single-atom steps of the decoders).
+/// when their rows are contiguous, the block is whole vectors (every block
+/// but a ragged last one) and d <= [`PACK_ABOVE_DIM`]; else into a packed,
+/// zero-padded copy in a buffer reused from block to block. Avoiding the copy
+/// matters for few atoms at small d (the single-atom steps of the decoders);
+/// packing matters at large d (K = 10, d = 512: 36 -> 14 ms per objective).
 struct Block<'s, E> {
     len: usize,
     pad: usize,
