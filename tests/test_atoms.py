@@ -256,3 +256,33 @@ def test_structured_frequency_spec_errors():
         _core.atoms((op.signs.astype(np.float32), op.scales, 0), op.dither, means)
     with pytest.raises(DTypeError):
         _core.atoms((op.signs, op.scales), op.dither, means)
+
+
+def test_standardized_structured_atoms_never_materialise():
+    """A structured sketch seen from standardised coordinates (what the CLI and
+    the demo decode): frequencies std * Omega generated on the fly."""
+    from sketchcore.operator import StandardizedOperator
+
+    d, m, k = 11, 700, 3
+    rng = np.random.default_rng(4)
+    base = SketchOperator(d, m, sigma=2.0, seed=5, kind="structured", dither=True)
+    mean, std = rng.normal(size=d), rng.uniform(0.2, 3.0, size=d)
+    op = StandardizedOperator(base, mean, std)
+    model = AtomModel(op, True, np.full(d, -3.0), np.full(d, 3.0), var_bounds=(np.full(d, 1e-3), np.full(d, 4.0)))
+    assert model.structured
+    theta = _theta(model, k, rng)
+    z = rng.normal(size=m) + 1j * rng.normal(size=m)
+    x = np.concatenate([theta.ravel(), rng.uniform(0.1, 1.0, size=k)])
+    got = (model.atoms_re_im(theta), model.objective_and_grad(x, z, k), model.correlation(theta, z))
+    assert op._frequencies is None and base._frequencies is None, "Omega was materialised"
+    # The dither from fast transforms equals the materialised formula.
+    np.testing.assert_allclose(op.dither, base.dither + mean @ base.frequencies, rtol=1e-13, atol=1e-12)
+    dense = AtomModel(op, True, model.lower, model.upper, var_bounds=(model.var_lower, model.var_upper))
+    dense.structured = False  # the materialised std[:, None] * Omega
+    want = (dense.atoms_re_im(theta), dense.objective_and_grad(x, z, k), dense.correlation(theta, z))
+    for g, w in zip(got, want):
+        for a, b in zip(g, w):
+            np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(op.project(theta[:, :d]), theta[:, :d] @ op.frequencies, rtol=1e-12, atol=1e-12)
+    with pytest.raises(DimensionMismatchError):
+        _core.atoms((base.signs, base.scales, 0, std[:-1]), op.dither, np.zeros((1, d)))

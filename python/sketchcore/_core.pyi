@@ -46,8 +46,13 @@ def sketch_dense_reference_f64(
 def sin_cos(
     t: npt.NDArray[np.float32] | npt.NDArray[np.float64], *, simd: str | None = None
 ) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]: ...
-# Dense d x m frequencies, or a structured operator's (signs, scales, first_column).
-_Frequencies = npt.NDArray[np.float32] | npt.NDArray[np.float64] | tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], int]
+# Dense d x m frequencies, or a structured operator's (signs, scales, first_column[, row_scales]).
+_Frequencies = (
+    npt.NDArray[np.float32]
+    | npt.NDArray[np.float64]
+    | tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], int]
+    | tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], int, npt.NDArray[np.float64] | None]
+)
 
 def atoms(
     frequencies: _Frequencies,

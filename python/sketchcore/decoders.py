@@ -68,9 +68,15 @@ class AtomModel:
 
     def __init__(self, operator, gaussian: bool, lower, upper, var_bounds=None) -> None:
         self.op = operator
-        # Structured operators: the kernels generate their frequencies one
-        # group at a time from the signs and scales; Omega is not materialised.
-        self.structured = getattr(operator, "kind", "dense") == "structured"
+        # Structured operators (also seen from standardised coordinates): the
+        # kernels generate their frequencies one group at a time from the
+        # signs and scales (times std per dimension); Omega is not materialised.
+        kind = getattr(operator, "kind", "dense")
+        self._structured_base = operator if kind == "structured" else None
+        self._row_scales = None
+        if kind == "standardized" and operator.base.kind == "structured":
+            self._structured_base, self._row_scales = operator.base, operator.std
+        self.structured = self._structured_base is not None
         self.xi = operator.dither
         self.gain = 4.0 / math.pi if operator.quantize else 1.0
         self.gaussian = gaussian
@@ -108,8 +114,9 @@ class AtomModel:
         means, var = self.split(np.asarray(theta, dtype=np.float64))
         kwargs: dict = {"gain": self.gain}
         if self.structured:
+            base = self._structured_base
             start = columns.indices(self.xi.shape[0])[0]
-            frequencies = (self.op.signs, self.op.scales[columns], start)
+            frequencies = (base.signs, base.scales[columns], start, self._row_scales)
         else:
             frequencies = self.omega[:, columns]
             if var is not None:

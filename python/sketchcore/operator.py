@@ -532,10 +532,13 @@ class StandardizedOperator:
         self.quantize, self.has_dither, self.radius, self.seed = base.quantize, True, base.radius, base.seed
         # Typical scale of the components in standardised units.
         self.sigma = float(base.sigma / np.exp(np.mean(np.log(std))))
-        freqs = std[:, None] * base.frequencies
-        freqs.setflags(write=False)
-        self._frequencies = freqs
-        xi = base.dither + mean @ base.frequencies
+        # Over a structured operator nothing d x m is formed: the dither goes
+        # through the fast transforms and the decoders generate the frequencies.
+        self._frequencies: np.ndarray | None = None
+        if base.kind == "structured":
+            xi = base.dither + base.project(mean)[0]
+        else:
+            xi = base.dither + mean @ base.frequencies
         xi.setflags(write=False)
         self._dither = xi
         self._squared: np.ndarray | None = None
@@ -544,17 +547,30 @@ class StandardizedOperator:
         h.update(std.astype("<f8").tobytes())
         self.fingerprint = h.hexdigest()
 
-    frequencies = property(lambda self: self._frequencies, doc="Frequencies in standardised coordinates (d x m).")
     dither = property(lambda self: self._dither, doc="Dither in standardised coordinates (m,).")
+
+    @property
+    def frequencies(self) -> np.ndarray:
+        """Frequencies in standardised coordinates, ``std[:, None] * Omega`` (d x m),
+        materialised on first access (decoders of a structured base never ask)."""
+        if self._frequencies is None:
+            freqs = self.std[:, None] * self.base.frequencies
+            freqs.setflags(write=False)
+            self._frequencies = freqs
+        return self._frequencies
 
     @property
     def squared_frequencies(self) -> np.ndarray:
         if self._squared is None:
-            self._squared = self._frequencies * self._frequencies
+            self._squared = self.frequencies * self.frequencies
         return self._squared
 
     def project(self, points: np.ndarray) -> np.ndarray:
-        return np.atleast_2d(np.asarray(points, dtype=np.float64)) @ self._frequencies
+        """``points @ (std[:, None] * Omega)`` (fast transforms over a structured base)."""
+        points = np.atleast_2d(np.asarray(points, dtype=np.float64))
+        if self._frequencies is None and self.base.kind == "structured":
+            return self.base.project(points * self.std)
+        return points @ self.frequencies
 
     def get_params(self) -> dict[str, Any]:
         return {**self.base.get_params(), "standardize": {"mean": self.mean.tolist(), "std": self.std.tolist()}}

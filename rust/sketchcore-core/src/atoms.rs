@@ -190,6 +190,9 @@ pub struct StructuredFrequencies<'a, E> {
     pub first_column: usize,
     /// Generate squared frequencies too (Gaussian atoms).
     pub squares: bool,
+    /// Optional per-dimension factors (d): frequencies `row_scales[l] * omega_lj`,
+    /// the operator seen from standardised coordinates.
+    pub row_scales: Option<ArrayView1<'a, f64>>,
     /// Amplitude of every atom.
     pub gain: f64,
 }
@@ -230,6 +233,11 @@ impl<E: Element> FrequencySource<E> for StructuredFrequencies<'_, E> {
         if self.dither.len() != m {
             return Err(SketchError::ShapeMismatch { what: "dither length", expected: m, got: self.dither.len() });
         }
+        if let Some(rs) = self.row_scales {
+            if rs.len() != self.dim {
+                return Err(SketchError::ShapeMismatch { what: "row scales (one per dimension)", expected: self.dim, got: rs.len() });
+            }
+        }
         Ok(())
     }
     fn columns(&self, j0: usize, j1: usize) -> Columns<'_, E> {
@@ -244,10 +252,15 @@ impl<E: Element> FrequencySource<E> for StructuredFrequencies<'_, E> {
                 let (lo, hi) = (c0.max(b * p), c1.min((b + 1) * p));
                 for l in 0..d {
                     let src = &cols[l * p..(l + 1) * p];
+                    let row_scale = self.row_scales.map(|rs| rs[l]);
                     for c in lo..hi {
                         let j = c - c0;
-                        // Same rounding as the materialised matrix: one product.
-                        let w = self.scales[c - self.first_column] * src[c - b * p];
+                        // Same roundings as the materialised matrix: one
+                        // product, then the row factor.
+                        let mut w = self.scales[c - self.first_column] * src[c - b * p];
+                        if let Some(f) = row_scale {
+                            w *= f;
+                        }
                         omega[[l, j]] = E::from_f64(w);
                         if let Some(sq) = omega_sq.as_mut() {
                             sq[[l, j]] = E::from_f64(w * w);

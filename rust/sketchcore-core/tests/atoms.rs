@@ -331,7 +331,14 @@ fn structured_frequencies_on_the_fly_equal_materialised() {
         let omega_all = structured_frequencies(d, signs.view(), scales.view()).unwrap();
         let c = case(k, d, m, (k + d + m) as u64);
         let cols = first..first + len;
-        let omega = omega_all.slice(ndarray::s![.., cols.clone()]).to_owned();
+        // Every other case seen from standardised coordinates (row factors).
+        let row_scales = (d % 2 == 1).then(|| Array1::from_shape_fn(d, |l| 0.5 + (l % 7) as f64 * 0.3));
+        let mut omega = omega_all.slice(ndarray::s![.., cols.clone()]).to_owned();
+        if let Some(rs) = &row_scales {
+            for (mut row, &f) in omega.rows_mut().into_iter().zip(rs) {
+                row.mapv_inplace(|w| f * w);
+            }
+        }
         let omega_sq = omega.mapv(|w| w * w);
         let dither = c.dither.slice(ndarray::s![cols.clone()]).to_owned();
         let (z_re, z_im) = (c.z_re.slice(ndarray::s![cols.clone()]), c.z_im.slice(ndarray::s![cols.clone()]));
@@ -349,6 +356,7 @@ fn structured_frequencies_on_the_fly_equal_materialised() {
                 dim: d,
                 first_column: first,
                 squares: gaussian,
+                row_scales: row_scales.as_ref().map(|r| r.view()),
                 gain: 1.0,
             };
             let params = AtomParams { means: c.means.view(), variances: gaussian.then(|| c.vars.view()) };
@@ -388,7 +396,7 @@ fn structured_shape_errors_are_reported() {
     let means = Array2::<f64>::zeros((2, 5));
     let params = AtomParams { means: means.view(), variances: None };
     fn freq<'a>(signs: ndarray::ArrayView2<'a, f64>, scales: &'a Array1<f64>, dither: &'a Array1<f64>, first: usize, dim: usize) -> StructuredFrequencies<'a, f64> {
-        StructuredFrequencies { signs, scales: scales.view(), dither: dither.view(), dim, first_column: first, squares: false, gain: 1.0 }
+        StructuredFrequencies { signs, scales: scales.view(), dither: dither.view(), dim, first_column: first, squares: false, row_scales: None, gain: 1.0 }
     }
     assert!(atoms(&freq(signs.view(), &scales, &dither, 0, 5), &params, RunConfig::default()).is_ok());
     // Blocks do not cover columns 8..48.

@@ -338,11 +338,13 @@ impl<'py, E: Element + numpy::Element> AtomArrays<'py, E> {
     }
 }
 
-/// The structured operator's arrays of an atom call (`(signs, scales, first_column)`).
+/// The structured operator's arrays of an atom call
+/// (`(signs, scales, first_column[, row_scales])`).
 struct StructuredArrays<'py> {
     signs: PyReadonlyArray2<'py, f64>,
     scales: PyReadonlyArray1<'py, f64>,
     first_column: usize,
+    row_scales: Option<PyReadonlyArray1<'py, f64>>,
 }
 
 impl<'py> StructuredArrays<'py> {
@@ -350,10 +352,23 @@ impl<'py> StructuredArrays<'py> {
         if omega_sq.is_some() {
             return Err(typed_error(py, "InvalidParameterError", "structured frequencies generate their squares: omega_sq must be None".into(), &[]));
         }
-        let (signs, scales, first_column) = spec.extract().map_err(|_| {
-            typed_error(py, "DTypeError", "structured frequencies must be (signs: float64 2-D, scales: float64 1-D, first_column: int)".into(), &[])
-        })?;
-        Ok(StructuredArrays { signs, scales, first_column })
+        let bad = || {
+            typed_error(
+                py,
+                "DTypeError",
+                "structured frequencies must be (signs: float64 2-D, scales: float64 1-D, first_column: int[, row_scales: float64 1-D or None])".into(),
+                &[],
+            )
+        };
+        let (signs, scales, first_column, row_scales) = match spec.len() {
+            3 => {
+                let (a, b, c) = spec.extract().map_err(|_| bad())?;
+                (a, b, c, None)
+            }
+            4 => spec.extract().map_err(|_| bad())?,
+            _ => return Err(bad()),
+        };
+        Ok(StructuredArrays { signs, scales, first_column, row_scales })
     }
 
     fn frequencies<'a, E: Element + numpy::Element>(
@@ -370,6 +385,7 @@ impl<'py> StructuredArrays<'py> {
             dim,
             first_column: self.first_column,
             squares,
+            row_scales: self.row_scales.as_ref().map(|r| r.as_array()),
             gain,
         }
     }
@@ -418,9 +434,11 @@ macro_rules! with_frequencies {
 /// are given. `frequencies` is either the d x m matrix Omega (float32 or
 /// float64, with the squared frequencies `omega_sq` for Gaussians; the atoms
 /// are computed in its precision), or a structured operator's
-/// `(signs, scales, first_column)`: its frequencies `first_column ..
-/// first_column + len(scales)` are generated one group at a time (never
-/// materialised), in the dither's precision.
+/// `(signs, scales, first_column[, row_scales])`: its frequencies
+/// `first_column .. first_column + len(scales)` (multiplied by
+/// `row_scales[l]` along dimension l when given: standardised coordinates)
+/// are generated one group at a time (never materialised), in the dither's
+/// precision.
 #[pyfunction]
 #[pyo3(signature = (frequencies, dither, means, *, omega_sq=None, variances=None, gain=1.0, simd=None, n_threads=0))]
 #[allow(clippy::too_many_arguments)]
