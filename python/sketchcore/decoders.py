@@ -350,11 +350,27 @@ def batch_clompr(
     times. ``init=(theta, alpha)`` starts from given atoms (used by
     :func:`split_decode` for its replacement rounds).
     """
+    z_norm = _check_decode(z, n_atoms)
+    theta, alpha, r, rounds = _batch_rounds(z, model, n_atoms, rng=rng, var0=var0, start_pool=start_pool,
+                                            n_starts=n_starts, max_iter=max_iter, callback=callback,
+                                            n_replace=n_replace, init=init)
+    return _result(model, theta, alpha, r, z_norm, rounds)
+
+
+def _check_decode(z: np.ndarray, n_atoms: int) -> float:
+    """||z||, after checking that there is something to decode into n_atoms components."""
     if n_atoms < 1:
         raise InvalidParameterError(f"the number of components must be >= 1, got {n_atoms}")
     z_norm = float(np.linalg.norm(z))
     if not z_norm > 0:
         raise EmptySketchError("the sketch is zero: nothing to decode")
+    return z_norm
+
+
+def _batch_rounds(z, model, n_atoms, *, rng, var0, start_pool, n_starts, max_iter, callback, n_replace, init):
+    """The rounds of :func:`batch_clompr`; returns (theta, alpha, residual vector, rounds)
+    with the weights unnormalised."""
+    z_norm = float(np.linalg.norm(z))
     if n_replace is None:
         n_replace = int(np.ceil(np.log2(max(n_atoms, 2)))) + 2 if n_atoms > 1 else 0
     theta = np.empty((0, model.n_params))
@@ -412,7 +428,7 @@ def batch_clompr(
     if k:
         theta, alpha, res = _refine(model, z, theta, alpha, max_iter)
         r = z - alpha @ model.atoms(theta)
-    return _result(model, theta, alpha, r, z_norm, rounds)
+    return theta, alpha, r, rounds
 
 
 def _result(model: AtomModel, theta: np.ndarray, alpha: np.ndarray, r: np.ndarray, z_norm: float,
@@ -492,11 +508,7 @@ def clompr(
     n_iterations : int, optional
         Greedy iterations (default 2K, or 1 when K = 1).
     """
-    if n_atoms < 1:
-        raise InvalidParameterError(f"the number of components must be >= 1, got {n_atoms}")
-    z_norm = float(np.linalg.norm(z))
-    if not z_norm > 0:
-        raise EmptySketchError("the sketch is zero: nothing to decode")
+    z_norm = _check_decode(z, n_atoms)
     k_max = n_atoms
     theta = np.empty((0, model.n_params))
     alpha = np.empty(0)
@@ -629,9 +641,7 @@ def split_decode(
     """
     if not model.gaussian:
         raise InvalidParameterError("hierarchical splitting needs Gaussian atoms")
-    z_norm = float(np.linalg.norm(z))
-    if not z_norm > 0:
-        raise EmptySketchError("the sketch is zero: nothing to decode")
+    z_norm = _check_decode(z, n_atoms)
     d = model.d
     one = clompr(z, model, 1, rng=rng, var0=var0, start_pool=start_pool, n_starts=n_starts, max_iter=max_iter)
     theta = np.hstack([one.means, one.variances])
@@ -681,16 +691,15 @@ def split_decode(
     # One joint refinement of all K atoms, then batched replacement rounds.
     theta, alpha, _ = _refine(model, z, theta, alpha, max_iter)
     # Replacement rounds (batched CL-OMPR step 1 + hard thresholding) repair poor splits.
-    polish = batch_clompr(z, model, n_atoms, rng=rng, var0=var0, start_pool=start_pool, n_starts=n_starts,
-                          max_iter=max_iter, init=(theta, alpha), n_replace=n_polish)
-    theta = np.hstack([polish.means, polish.variances])
-    alpha = _nnls_atoms(model.atoms(theta), z)
+    theta, alpha, r, rounds = _batch_rounds(z, model, n_atoms, rng=rng, var0=var0, start_pool=start_pool,
+                                            n_starts=n_starts, max_iter=max_iter, callback=None,
+                                            n_replace=n_polish, init=(theta, alpha))
     theta, alpha, moves = merge_moves(z, model, theta, alpha, rng=rng, var0=var0, start_pool=start_pool,
                                       n_starts=n_starts, max_iter=max_iter)
     if moves:
         theta, alpha, _ = _refine(model, z, theta, alpha, max_iter)
-    r = z - alpha @ model.atoms(theta)
-    return _result(model, theta, alpha, r, z_norm, polish.n_atoms_iterations + level + moves)
+        r = z - alpha @ model.atoms(theta)
+    return _result(model, theta, alpha, r, z_norm, rounds + level + moves)
 
 
 def _atom_gram(model: AtomModel, theta: np.ndarray, chunk: int = 16384) -> np.ndarray:
@@ -762,9 +771,11 @@ def merge_moves(
     resid = float(np.linalg.norm(z - alpha @ model.atoms(theta)))
     batch = max(1, k // 16)
     moved = 0
+    corr = None
+    iu = np.triu_indices(k, 1)
     while moved < max_moves:
-        corr = _atom_gram(model, theta)
-        iu = np.triu_indices(k, 1)
+        if corr is None:  # recomputed only when the atoms changed
+            corr = _atom_gram(model, theta)
         pairs: list[tuple[int, int]] = []
         used: set[int] = set()
         for o in np.argsort(-corr[iu], kind="stable"):
@@ -788,10 +799,10 @@ def merge_moves(
                 continue
             th = np.vstack([th, new])
             al = _nnls_atoms(model.atoms(th), z)
-            th, al, _ = _refine(model, z, th, al, max(1, max_iter // 5))
-            r = float(np.linalg.norm(z - al @ model.atoms(th)))
+            th, al, res = _refine(model, z, th, al, max(1, max_iter // 5))
+            r = math.sqrt(max(float(res.fun), 0.0))  # the objective is ||z - sum alpha a||^2
             if r < (1.0 - 1e-3) * resid:
-                theta, alpha, resid = th, al, r
+                theta, alpha, resid, corr = th, al, r, None
                 moved += len(group)
                 accepted = True
                 break

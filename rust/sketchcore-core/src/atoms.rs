@@ -54,7 +54,8 @@ const PACK_ABOVE_DIM: usize = 128;
 /// Inner block width for data dimension d: the block's frequencies and
 /// squared frequencies (2 d x width values) are read once for the atoms and
 /// again for the gradient sums, so they should stay in the per-core L2 cache
-/// (~512 kB in float64). A function of d only: sums do not depend on threads.
+/// (~512 kB in float64; measured with packed blocks, K = 10, d = 512: 13 ms
+/// vs 17 ms at the full width). A function of d only: sums do not depend on threads.
 fn sub_width(d: usize) -> usize {
     let fit = 32768 / d.max(1);
     let pow2 = if fit >= SUB { SUB } else { 1 << (usize::BITS - 1 - fit.max(1).leading_zeros()) };
@@ -761,6 +762,36 @@ impl<E: Element> SimdOp<E> for ObjectiveOp<'_, '_, '_, '_, E> {
     }
 }
 
+/// Runs `partial(view, j0, j1)` on every group of frequencies `j0..j1` in
+/// parallel (`view`: the group's frequencies, borrowed or generated) and adds
+/// the partial sums (`len` values each) in group order, so that the result
+/// does not depend on the number of threads.
+fn group_sums<E, F, P>(freq: &F, config: RunConfig, len: usize, partial: P) -> Result<Vec<f64>, SketchError>
+where
+    E: Element,
+    F: FrequencySource<E> + ?Sized,
+    P: Fn(&AtomFrequencies<'_, E>, usize, usize) -> Vec<f64> + Sync,
+{
+    let (_, m) = freq.shape();
+    let group = freq.group_len();
+    let partials: Vec<Vec<f64>> = with_pool(config.n_threads, || {
+        (0..m.div_ceil(group))
+            .into_par_iter()
+            .map(|g| {
+                let (j0, j1) = (g * group, ((g + 1) * group).min(m));
+                let columns = freq.columns(j0, j1);
+                partial(&columns.view(), j0, j1)
+            })
+            .collect()
+    })?;
+    let mut total = vec![0.0f64; len];
+    for p in &partials {
+        for (t, v) in total.iter_mut().zip(p) {
+            *t += v;
+        }
+    }
+    Ok(total)
+}
 
 /// `||z - sum_k alpha_k a_k||^2` and its gradient with respect to the atom
 /// parameters and the weights (see the module documentation).
@@ -783,33 +814,18 @@ pub fn objective_grad<E: Element, F: FrequencySource<E> + ?Sized>(
         return Err(SketchError::UnsupportedSimdLevel(config.level));
     }
     let weights: Vec<f64> = weights.to_vec();
-    let group = freq.group_len();
-    let partials: Vec<Vec<f64>> = with_pool(config.n_threads, || {
-        (0..m.div_ceil(group))
-            .into_par_iter()
-            .map(|g| {
-                let (j0, j1) = (g * group, ((g + 1) * group).min(m));
-                let columns = freq.columns(j0, j1);
-                let view = columns.view();
-                let op = ObjectiveOp {
-                    freq: &view,
-                    params,
-                    weights: &weights,
-                    z_re: z_re.slice(s![j0..j1]),
-                    z_im: z_im.slice(s![j0..j1]),
-                    j0: 0,
-                    j1: j1 - j0,
-                };
-                dispatch(config.level, op)
-            })
-            .collect()
+    let total = group_sums(freq, config, 1 + k * (1 + 2 * d), |view, j0, j1| {
+        let op = ObjectiveOp {
+            freq: view,
+            params,
+            weights: &weights,
+            z_re: z_re.slice(s![j0..j1]),
+            z_im: z_im.slice(s![j0..j1]),
+            j0: 0,
+            j1: j1 - j0,
+        };
+        dispatch(config.level, op)
     })?;
-    let mut total = vec![0.0f64; 1 + k * (1 + 2 * d)];
-    for p in &partials {
-        for (t, v) in total.iter_mut().zip(p) {
-            *t += v;
-        }
-    }
     let value = total[0];
     let grad_weights = Array1::from_iter(total[1..1 + k].iter().map(|g| -2.0 * g));
     let mut grad_means = Array2::from_shape_vec((k, d), total[1 + k..1 + k + k * d].to_vec()).expect("shape");
@@ -938,7 +954,6 @@ impl<E: Element> SimdOp<E> for CorrelationOp<'_, '_, '_, '_, E> {
     }
 }
 
-
 /// Correlations of the atoms with the residual `r = r_re + i r_im` (see
 /// [`Correlation`]); the K x d sums only when `gradients` is true.
 pub fn correlation<E: Element, F: FrequencySource<E> + ?Sized>(
@@ -956,31 +971,10 @@ pub fn correlation<E: Element, F: FrequencySource<E> + ?Sized>(
     if !config.level.is_available() {
         return Err(SketchError::UnsupportedSimdLevel(config.level));
     }
-    let group = freq.group_len();
-    let partials: Vec<Vec<f64>> = with_pool(config.n_threads, || {
-        (0..m.div_ceil(group))
-            .into_par_iter()
-            .map(|g| {
-                let (j0, j1) = (g * group, ((g + 1) * group).min(m));
-                let columns = freq.columns(j0, j1);
-                let view = columns.view();
-                let op = CorrelationOp {
-                    freq: &view,
-                    params,
-                    r_re: r_re.slice(s![j0..j1]),
-                    r_im: r_im.slice(s![j0..j1]),
-                    gradients,
-                };
-                dispatch(config.level, op)
-            })
-            .collect()
+    let total = group_sums(freq, config, k * (2 + 3 * d), |view, j0, j1| {
+        let op = CorrelationOp { freq: view, params, r_re: r_re.slice(s![j0..j1]), r_im: r_im.slice(s![j0..j1]), gradients };
+        dispatch(config.level, op)
     })?;
-    let mut total = vec![0.0f64; k * (2 + 3 * d)];
-    for p in &partials {
-        for (t, v) in total.iter_mut().zip(p) {
-            *t += v;
-        }
-    }
     let kd = k * d;
     let block = |i: usize| Array2::from_shape_vec((k, d), total[2 * k + i * kd..2 * k + (i + 1) * kd].to_vec()).expect("shape");
     let gaussian = gradients && params.variances.is_some();
