@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import sketchcore  # noqa: E402
 from benchmarks.common import mixture  # noqa: E402
-from sketchcore.reference import sketch_reference  # noqa: E402
+from sketchcore.backends.reference import sketch_reference  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

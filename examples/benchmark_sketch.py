@@ -21,7 +21,7 @@ import numpy as np
 
 import sketchcore
 from sketchcore import _core
-from sketchcore.reference import sketch_reference
+from sketchcore.backends.reference import sketch_reference
 
 
 def best_of(fn, repeat: int) -> float:

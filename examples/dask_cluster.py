@@ -13,7 +13,7 @@ import numpy as np
 from distributed import Client, LocalCluster
 
 import sketchcore
-from sketchcore.distributed import sketch_files
+from sketchcore.backends.dask import sketch_files
 
 client = Client(sys.argv[1]) if len(sys.argv) > 1 else Client(LocalCluster(n_workers=2, threads_per_worker=1))
 folder = Path(tempfile.mkdtemp())

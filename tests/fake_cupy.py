@@ -3,7 +3,7 @@ arrays of a marker subclass, streams are no-ops, and ``RawModule`` kernels run
 through the host emulation harness (``emu_launch_<kernel>``: the kernel source
 of ``sketch.cu`` on CPU threads, with the grid and block the caller gives).
 
-It lets the tests run the host side of ``sketchcore.cuda`` (chunking, pinned
+It lets the tests run the host side of ``sketchcore.backends.cuda`` (chunking, pinned
 double buffering, stream bookkeeping, device-side box and finiteness, the
 reductions and their scaling) exactly as on a GPU, without one. It checks
 logic, not CUDA semantics (no asynchrony, no real streams).

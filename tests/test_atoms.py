@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from sketchcore import SketchOperator, _core
-from sketchcore.decoders import AtomModel
+from sketchcore.learning.atoms import AtomModel
 from sketchcore.exceptions import DimensionMismatchError, DTypeError, InvalidParameterError
 
 # (K, d, m): single atoms, m around vector widths and the kernel's blocks of 256 / groups of 1024.
@@ -261,7 +261,7 @@ def test_structured_frequency_spec_errors():
 def test_standardized_structured_atoms_never_materialise():
     """A structured sketch seen from standardised coordinates (what the CLI and
     the demo decode): frequencies std * Omega generated on the fly."""
-    from sketchcore.operator import StandardizedOperator
+    from sketchcore.core.standardized import StandardizedOperator
 
     d, m, k = 11, 700, 3
     rng = np.random.default_rng(4)

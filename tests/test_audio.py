@@ -169,7 +169,7 @@ def test_cli_sketch_then_fit(corpus, tmp_path):
 SLOW_SKETCH = textwrap.dedent(
     """
     import sys, time
-    import sketchcore.audio as A
+    import sketchcore.audio.pipeline as A
     original = A._file_partial
     def slow(*args, **kwargs):
         time.sleep(0.3)

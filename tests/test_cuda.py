@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import sketchcore
-from sketchcore import cuda
+from sketchcore.backends import cuda
 from sketchcore.exceptions import BackendUnavailableError
-from sketchcore.reference import sketch_reference
+from sketchcore.backends.reference import sketch_reference
 
 from conftest import TOL, mixture, rel_err
 
@@ -208,7 +208,7 @@ def test_emulated_atom_objective_matches_rust_and_numpy(emulator, dtype, gaussia
     """The CUDA atom/gradient kernel against the Rust kernel and the NumPy
     reference (AtomModel.objective_and_grad_reference)."""
     from sketchcore import _core
-    from sketchcore.decoders import AtomModel
+    from sketchcore.learning.atoms import AtomModel
 
     rng = np.random.default_rng(k * 100 + m)
     op = sketchcore.SketchOperator(d, m, sigma=1.5, dither=True, seed=k)
@@ -246,7 +246,7 @@ def test_gpu_dask_array_of_cupy_chunks():
 
 @pytest.fixture
 def emulated_cupy(emulator, monkeypatch):
-    """sketchcore.cuda's CuPy entry points backed by the emulation harness."""
+    """sketchcore.backends.cuda's CuPy entry points backed by the emulation harness."""
     import sys
 
     import fake_cupy

@@ -13,7 +13,7 @@ import pytest
 
 import sketchcore
 from sketchcore import CompressiveKMeans
-from sketchcore import distributed as scd
+from sketchcore.backends import dask as scd
 from sketchcore.exceptions import DimensionMismatchError, NonFiniteError, SketchFileError
 
 da = pytest.importorskip("dask.array")

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from sketchcore import SketchOperator
-from sketchcore.decoders import AtomModel, merge_moves, split_decode
+from sketchcore.learning.atoms import AtomModel
+from sketchcore.learning.merge_moves import merge_moves
+from sketchcore.learning.splitting import split_decode
 
 TRUE_MEANS = np.array([[-3.0, 0.0], [3.0, -1.6], [3.0, 1.6]])
 
@@ -33,7 +35,7 @@ def test_merge_moves_repair_a_split_local_optimum():
     model, z, x = _problem()
     # Two atoms on the left cluster, one atom spanning both right clusters.
     theta = np.array([[-3.3, 0.0, 0.2, 0.25], [-2.7, 0.0, 0.2, 0.25], [3.0, 0.0, 0.25, 2.8]])
-    from sketchcore.decoders import _nnls_atoms, _refine
+    from sketchcore.learning.steps import _nnls_atoms, _refine
 
     alpha = _nnls_atoms(model.atoms(theta), z)
     theta, alpha, _ = _refine(model, z, theta, alpha, 300)
@@ -51,7 +53,7 @@ def test_merge_moves_repair_a_split_local_optimum():
 def test_merge_moves_keep_a_good_solution():
     model, z, x = _problem(1)
     theta = np.hstack([TRUE_MEANS, np.full((3, 2), 0.25)])
-    from sketchcore.decoders import _nnls_atoms, _refine
+    from sketchcore.learning.steps import _nnls_atoms, _refine
 
     alpha = _nnls_atoms(model.atoms(theta), z)
     theta, alpha, _ = _refine(model, z, theta, alpha, 300)
@@ -94,7 +96,7 @@ def test_atom_gram_in_chunks(kind):
     model = AtomModel(op, True, np.full(d, -2.0), np.full(d, 2.0), var_bounds=(np.full(d, 0.01), np.full(d, 4.0)))
     rng = np.random.default_rng(0)
     theta = np.hstack([rng.normal(size=(6, d)), rng.uniform(0.1, 1.0, size=(6, d))])
-    from sketchcore.decoders import _atom_gram
+    from sketchcore.learning.merge_moves import _atom_gram
 
     a = model.atoms_reference(theta)
     g = np.abs(a.conj() @ a.T)

@@ -26,7 +26,8 @@ from sketchcore.exceptions import (
     SketchFileError,
     UnsupportedFormatError,
 )
-from sketchcore.io import FORMAT_VERSION, decode_sketch, encode_sketch
+from sketchcore.io.privacy import noise_scale
+from sketchcore.io.sketch_file import FORMAT_VERSION, decode_sketch, encode_sketch
 
 from conftest import mixture, rel_err
 
@@ -261,7 +262,7 @@ def test_noise_scale_matches_mechanism(mechanism, delta):
         privatize(s, 0.5, delta, mechanism=mechanism, public_weight=True, seed=k).cos_sums - s.cos_sums
         for k in range(20)
     ])
-    scale = sketchcore.privacy.noise_scale(500, 0.5, delta, mechanism, False)
+    scale = noise_scale(500, 0.5, delta, mechanism, False)
     if mechanism == "laplace":
         assert scale == pytest.approx(np.sqrt(2) * 500 / 0.5)
         assert stats.kstest(noise, stats.laplace(scale=scale).cdf).pvalue > 1e-3

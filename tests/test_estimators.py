@@ -218,7 +218,7 @@ def test_auto_method_is_clompr_for_small_k():
 
 
 def test_auto_method_is_split_above_threshold():
-    from sketchcore.estimators import AUTO_SPLIT_THRESHOLD
+    from sketchcore.learning.estimators import AUTO_SPLIT_THRESHOLD
 
     k = AUTO_SPLIT_THRESHOLD + 1
     X, _, _ = literature_mixture(5_000, 3, k=k, seed=2)
@@ -230,7 +230,7 @@ def test_auto_method_is_split_above_threshold():
 def test_nnls_gram_path_matches_direct():
     from scipy.optimize import nnls
 
-    from sketchcore.decoders import _nnls_atoms, _real
+    from sketchcore.learning.steps import _nnls_atoms, _real
 
     rng = np.random.default_rng(0)
     k, m = 40, 60_000  # 2 m k above the direct-path limit
@@ -246,7 +246,9 @@ def test_nnls_gram_path_matches_direct():
 @pytest.mark.parametrize("with_pool", [True, False])
 def test_split_and_batch_decoders_without_or_with_sample(with_pool):
     """Decoders called directly: start points from the sample, or box-uniform."""
-    from sketchcore.decoders import AtomModel, batch_clompr, split_decode
+    from sketchcore.learning.atoms import AtomModel
+    from sketchcore.learning.batch import batch_clompr
+    from sketchcore.learning.splitting import split_decode
 
     X, _, _ = literature_mixture(20_000, 4, k=3, seed=5)
     op = sketchcore.SketchOperator(4, 300, sigma=1.0, seed=0)

@@ -7,7 +7,7 @@ import pytest
 
 import sketchcore
 from sketchcore import _core
-from sketchcore.reference import sketch_reference
+from sketchcore.backends.reference import sketch_reference
 
 from conftest import LEVELS, ODD_ROWS, TOL, mixture, rel_err
 

@@ -10,7 +10,7 @@ import pytest
 from scipy import integrate, stats
 
 import sketchcore
-from sketchcore._rng import StableRandom, _log
+from sketchcore.core.rng import StableRandom, _log
 from sketchcore.exceptions import InvalidParameterError, OperatorMismatchError
 
 # Computed once on x86-64 Linux; any platform must reproduce them bit for bit.

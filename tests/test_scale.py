@@ -7,7 +7,8 @@ import pytest
 
 import sketchcore
 from sketchcore.exceptions import EmptySketchError, InvalidParameterError
-from sketchcore.scale import draw_subset, estimate_sigma
+from sketchcore.core.operator import estimate_sigma
+from sketchcore.core.sampling import draw_subset
 
 
 def unit_mixture(n, d, k=10, scale=1.0, seed=0):

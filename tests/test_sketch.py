@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import sketchcore
 from sketchcore import Sketch
 from sketchcore.exceptions import EmptySketchError, InvalidParameterError, OperatorMismatchError
-from sketchcore.reference import sketch_reference
+from sketchcore.backends.reference import sketch_reference
 
 from conftest import mixture, rel_err
 

@@ -90,7 +90,7 @@ class AtomKernels:
     timeout = 300
 
     def setup(self, kdm, impl):
-        from sketchcore.decoders import AtomModel
+        from sketchcore.learning.atoms import AtomModel
 
         k, d, m = kdm
         kind = "structured" if impl == "rust-structured" else "dense"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 import sketchcore
-from sketchcore.reference import sketch_reference
+from sketchcore.backends.reference import sketch_reference
 
 from .common import LARGE, mixture, require
 

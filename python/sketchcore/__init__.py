@@ -3,17 +3,25 @@
 A *sketch* compresses N data vectors into m averaged random Fourier features
 in one pass; sketches of parts add up exactly. See :class:`SketchOperator`
 and :class:`Sketch`.
+
+The package is layered, each layer importing only those below it:
+:mod:`sketchcore.core` (operators, sketches, the backend registry) <-
+:mod:`sketchcore.backends` (Rust, NumPy, CuPy, Dask) <- :mod:`sketchcore.io`
+(sketch files, privacy) <- :mod:`sketchcore.learning` (decoders, estimators)
+<- :mod:`sketchcore.audio` <- :mod:`sketchcore.cli`.
 """
 
 from __future__ import annotations
 
+from sketchcore import backends as _backends  # noqa: F401  (registers the sketching backends)
 from sketchcore import exceptions
 from sketchcore._core import __version__, available_simd_levels, simd_level
-from sketchcore.estimators import CompressiveGMM, CompressiveKMeans
-from sketchcore.operator import SketchOperator
-from sketchcore.privacy import privatize
-from sketchcore.scale import estimate_cluster_scale, estimate_sigma
-from sketchcore.sketch import Sketch
+from sketchcore.core.operator import SketchOperator, estimate_sigma
+from sketchcore.core.sketch import Sketch
+from sketchcore.io import sketch_file as _sketch_file  # noqa: F401  (registers the file format)
+from sketchcore.io.privacy import privatize
+from sketchcore.learning.cluster_scale import estimate_cluster_scale
+from sketchcore.learning.estimators import CompressiveGMM, CompressiveKMeans
 
 __all__ = [
     "SketchOperator",

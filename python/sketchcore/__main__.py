@@ -2,6 +2,6 @@
 
 import sys
 
-from sketchcore.cli import main
+from sketchcore.cli.main import main
 
 sys.exit(main())

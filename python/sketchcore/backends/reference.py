@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sketchcore.core.sketch import Sketch
+
 if TYPE_CHECKING:
-    from sketchcore.operator import SketchOperator
-    from sketchcore.sketch import Sketch
+    from sketchcore.core.operator import SketchOperator
 
 __all__ = ["sketch_reference"]
 
@@ -36,8 +37,6 @@ def sketch_reference(
     chunk_size : int, default=4096
         Rows per chunk; memory is O(chunk_size * sketch_size).
     """
-    from sketchcore.sketch import Sketch
-
     omega = operator.frequencies
     xi = operator.dither
     n, d = X.shape

@@ -9,21 +9,23 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from sketchcore import _core
+from sketchcore.backends.reference import sketch_reference
+from sketchcore.core.operator import SketchOperator
+from sketchcore.core.sketch import Sketch
+from sketchcore.exceptions import SketchcoreError
+
 __all__ = ["main"]
 
 
 def _speed(args: argparse.Namespace) -> int:
     """Sketches a generated Gaussian mixture and compares with the NumPy reference."""
-    import sketchcore
-    from sketchcore import _core
-    from sketchcore.reference import sketch_reference
-
     rng = np.random.default_rng(args.seed)
     n, d, k, m = args.n_samples, args.dim, args.n_clusters, args.sketch_size
     means = rng.normal(scale=1.5 * k ** (1 / d), size=(k, d))
     X = (means[rng.integers(k, size=n)] + rng.normal(size=(n, d))).astype(np.float32)
-    op = sketchcore.SketchOperator(d, m, sigma=float(np.sqrt(d)), dither=True, seed=args.seed)
-    print(f"sketchcore {sketchcore.__version__}: SIMD level {sketchcore.simd_level()}, "
+    op = SketchOperator(d, m, sigma=float(np.sqrt(d)), dither=True, seed=args.seed)
+    print(f"sketchcore {_core.__version__}: SIMD level {_core.simd_level()}, "
           f"{_core.default_num_threads()} threads")
     print(f"data: {n} samples x {d} features (mixture of {k} Gaussians); sketch size m = {m}\n")
 
@@ -44,7 +46,7 @@ def _speed(args: argparse.Namespace) -> int:
         print(f"{label:<22}{t:>10.3f}{n / t:>14.4g}{t_ref / t:>9.1f}x{err:>12.1e}")
     print(f"{'numpy float64 ref.':<22}{t_ref:>10.3f}{n / t_ref:>14.4g}{1.0:>9.1f}x{0.0:>12.1e}"
           f"   (timed on {n_ref} rows)")
-    merged = sketchcore.Sketch.merge([op.sketch(part) for part in np.array_split(X, 7)])
+    merged = Sketch.merge([op.sketch(part) for part in np.array_split(X, 7)])
     err = np.linalg.norm(merged.z - rows[0][2].z) / np.linalg.norm(rows[0][2].z)
     print(f"\nmerge of 7 parts vs one pass: rel. difference {err:.1e}")
     return 0
@@ -52,18 +54,15 @@ def _speed(args: argparse.Namespace) -> int:
 
 def _simd(args: argparse.Namespace) -> int:
     """Prints the instruction sets the kernels can use here."""
-    import sketchcore
-    from sketchcore import _core
-
-    print(f"best: {sketchcore.simd_level()}")
-    print(f"available: {', '.join(sketchcore.available_simd_levels())}")
+    print(f"best: {_core.simd_level()}")
+    print(f"available: {', '.join(_core.available_simd_levels())}")
     print(f"threads: {_core.default_num_threads()}")
     return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
     """The main job on the built-in synthetic audio corpus."""
-    from sketchcore.demo import run_demo
+    from sketchcore.cli.demo import run_demo
 
     run_demo(args.out, quick=args.quick, k=args.clusters, seed=args.seed, progress=sys.stderr.isatty())
     return 0
@@ -105,7 +104,7 @@ def _fit(args: argparse.Namespace) -> int:
     """Decodes a model from a sketch file and writes it."""
     import json
 
-    from sketchcore import CompressiveGMM, CompressiveKMeans, Sketch
+    from sketchcore.learning.estimators import CompressiveGMM, CompressiveKMeans
 
     sk = Sketch.load(args.sketch)
     standardize = not args.no_standardize and "feature_moments" in sk.metadata
@@ -149,8 +148,6 @@ def _fit(args: argparse.Namespace) -> int:
 
 def _merge(args: argparse.Namespace) -> int:
     """Merges sketch files of disjoint data made with one operator."""
-    from sketchcore import Sketch
-
     total = Sketch.merge(Sketch.load(p) for p in args.inputs)
     total.save(args.output, metadata={"merged_from": [str(p) for p in args.inputs]})
     print(f"merged {len(args.inputs)} sketches ({total.count} samples, weight {total.weight:g}) into {args.output}")
@@ -159,8 +156,6 @@ def _merge(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     """Prints what a sketch file holds."""
-    from sketchcore import Sketch
-
     for path in args.files:
         sk = Sketch.load(path)
         op = sk.operator
@@ -279,8 +274,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sketchcore`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    from sketchcore.exceptions import SketchcoreError
-
     try:
         return int(args.func(args))
     except (SketchcoreError, FileNotFoundError, PermissionError) as exc:

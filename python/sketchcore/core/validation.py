@@ -91,3 +91,14 @@ def check_n_threads(n_threads: Any) -> int:
     if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or n_threads < 1:
         raise InvalidParameterError(f"n_threads must be a positive integer or None, got {n_threads!r}")
     return int(n_threads)
+
+
+def is_dask_array(x: Any) -> bool:
+    """Whether ``x`` is a dask array (without importing dask if it is not loaded)."""
+    mod = type(x).__module__
+    return mod.startswith("dask.") and hasattr(x, "dask") and hasattr(x, "chunks")
+
+
+def is_cupy_array(x: Any) -> bool:
+    """Whether ``x`` is a CuPy array (without importing CuPy)."""
+    return type(x).__module__.startswith("cupy")

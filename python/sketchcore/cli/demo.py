@@ -17,6 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from sketchcore import _core
+from sketchcore.exceptions import BackendUnavailableError
+from sketchcore.learning.estimators import CompressiveGMM, CompressiveKMeans
+
 __all__ = ["synthesize_corpus", "run_demo"]
 
 SAMPLE_RATE = 16_000
@@ -163,21 +167,17 @@ def run_demo(out: Any = "sketchcore-demo", *, quick: bool = False, k: int = 8, s
     from sklearn.cluster import KMeans
     from sklearn.mixture import GaussianMixture
 
-    import sketchcore
-    from sketchcore.audio import FeatureConfig, extract_features, load_audio, sketch_corpus
-
-    from sketchcore.audio import _librosa
+    from sketchcore.audio.features import FeatureConfig, _librosa, extract_features, load_audio
+    from sketchcore.audio.pipeline import sketch_corpus
 
     _librosa()  # a clear error naming the 'audio' extra if it is missing
     try:
         import matplotlib  # noqa: F401
     except ImportError as exc:
-        from sketchcore.exceptions import BackendUnavailableError
-
         raise BackendUnavailableError("the demo's figure needs matplotlib: pip install 'sketchcore[audio]'") from exc
     out = Path(out)
     n_files, seconds = (8, 4.0) if quick else (36, 8.0)
-    print(f"sketchcore {sketchcore.__version__} demo (SIMD {sketchcore.simd_level()}): "
+    print(f"sketchcore {_core.__version__} demo (SIMD {_core.simd_level()}): "
           f"synthesising {n_files} recordings of {seconds:g} s in {out}/corpus ...", flush=True)
     paths = synthesize_corpus(out / "corpus", n_files, seconds, seed)
     cfg = FeatureConfig(kind="logmel", sample_rate=SAMPLE_RATE, n_fft=1024, hop_length=256, n_mels=40)
@@ -193,8 +193,8 @@ def run_demo(out: Any = "sketchcore-demo", *, quick: bool = False, k: int = 8, s
     std_sketch = sk.standardized()
     mean, std = std_sketch.operator.mean, std_sketch.operator.std
 
-    km, t_km, mem_km = _peak(lambda: sketchcore.CompressiveKMeans(k, random_state=seed).fit_sketch(std_sketch))
-    gmm, t_gmm, mem_gmm = _peak(lambda: sketchcore.CompressiveGMM(k, random_state=seed).fit_sketch(std_sketch))
+    km, t_km, mem_km = _peak(lambda: CompressiveKMeans(k, random_state=seed).fit_sketch(std_sketch))
+    gmm, t_gmm, mem_gmm = _peak(lambda: CompressiveGMM(k, random_state=seed).fit_sketch(std_sketch))
 
     # The comparison needs every frame in memory: that is what sketching avoids.
     def load_frames():
@@ -237,7 +237,7 @@ def _figure(path: Path, km, mean, std, paths, cfg) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from sketchcore.audio import extract_features, load_audio
+    from sketchcore.audio.features import extract_features, load_audio
 
     centers = km.cluster_centers_ * std + mean  # back to log-mel dB
     order = np.argsort(-km.weights_)

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from sketchcore.core.sketch import Sketch
 from sketchcore.exceptions import InvalidParameterError, PrivacyError
 
 __all__ = ["privatize", "noise_scale"]
@@ -50,7 +51,7 @@ def noise_scale(sketch_size: int, epsilon: float, delta: float, mechanism: str, 
 
 
 def privatize(
-    sketch,
+    sketch: Sketch,
     epsilon: float,
     delta: float = 0.0,
     *,
@@ -59,7 +60,7 @@ def privatize(
     weight_share: float = 0.1,
     bounds: tuple[Any, Any] | None = None,
     seed: int | None = None,
-):
+) -> Sketch:
     """A differentially private copy of ``sketch`` (see the module docstring).
 
     Parameters
@@ -80,8 +81,6 @@ def privatize(
     seed : int, optional
         Seed of the noise (for tests; leave None in production).
     """
-    from sketchcore.sketch import Sketch
-
     if not isinstance(sketch, Sketch):
         raise InvalidParameterError(f"expected a Sketch, got {type(sketch).__name__}")
     if sketch.privacy:
@@ -130,14 +129,3 @@ def privatize(
         privacy=privacy,
         metadata=sketch.metadata,
     )
-
-
-def compose_disjoint(a: dict, b: dict) -> dict:
-    """Privacy of the merge of private sketches of disjoint data (parallel
-    composition): the weakest guarantee of the parts."""
-    out = dict(a)
-    out["epsilon"] = max(a["epsilon"], b["epsilon"])
-    out["delta"] = max(a["delta"], b["delta"])
-    if a.get("mechanism") != b.get("mechanism"):
-        out["mechanism"] = "mixed"
-    return out

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sketchcore import _core
-from sketchcore._validation import as_data_matrix, as_weights, check_finite_rows, check_n_threads
-from sketchcore.exceptions import EmptySketchError, InvalidParameterError, OperatorMismatchError
-from sketchcore.operator import SketchOperator
+from sketchcore.core import registry
+from sketchcore.core.moments import RunningMoments
+from sketchcore.core.standardized import StandardizedOperator
+from sketchcore.core.validation import (
+    as_data_matrix,
+    as_weights,
+    check_finite_rows,
+    check_n_threads,
+    is_cupy_array,
+    is_dask_array,
+)
+from sketchcore.exceptions import EmptySketchError, InvalidParameterError, OperatorMismatchError, PrivacyError
 
-__all__ = ["Sketch", "sketch_array", "BACKENDS"]
+if TYPE_CHECKING:
+    from sketchcore.core.operator import SketchOperator
+
+__all__ = ["Sketch", "sketch_array", "sketch_chunks", "BACKENDS"]
 
 BACKENDS = ("auto", "rust", "numpy", "dask", "cupy")
 
@@ -38,7 +49,7 @@ class Sketch:
         the sums are ``sum_i w_i decay**age_i Phi(x_i)`` where ``age_i`` is the
         number of samples that arrived after sample i (1.0: no forgetting).
     privacy : dict, optional
-        Set by :func:`sketchcore.privacy.privatize`: the mechanism and budget.
+        Set by :func:`sketchcore.io.privacy.privatize`: the mechanism and budget.
     metadata : dict, optional
         Free JSON-serialisable information saved with the sketch.
     samples : ndarray (n, dim), optional
@@ -131,8 +142,6 @@ class Sketch:
         self
         """
         if self.privacy:
-            from sketchcore.exceptions import PrivacyError
-
             raise PrivacyError("a privatized sketch is final: it cannot be updated")
         X = as_data_matrix(X, self.operator.dim)
         n = X.shape[0]
@@ -163,18 +172,14 @@ class Sketch:
     def standardized(self, mean: Any = None, std: Any = None) -> Sketch:
         """The same sketch seen from standardised coordinates ``(x - mean) / std``.
 
-        Exact (see :class:`~sketchcore.operator.StandardizedOperator`). By
+        Exact (see :class:`~sketchcore.core.standardized.StandardizedOperator`). By
         default ``mean`` and ``std`` come from the streamed feature moments
         that :func:`sketchcore.audio.sketch_corpus` stores in the metadata.
         """
-        from sketchcore.operator import StandardizedOperator
-
         if mean is None or std is None:
             moments = self.metadata.get("feature_moments")
             if moments is None:
                 raise InvalidParameterError("pass mean and std (this sketch has no stored feature moments)")
-            from sketchcore.audio import RunningMoments
-
             rm = RunningMoments.from_dict(moments)
             mean = rm.mean if mean is None else mean
             std = rm.std if std is None else std
@@ -198,17 +203,13 @@ class Sketch:
     # -- files -----------------------------------------------------------------
 
     def save(self, path: Any, *, metadata: dict | None = None) -> None:
-        """Writes the sketch atomically (see :mod:`sketchcore.io` for the format)."""
-        from sketchcore.io import save_sketch
-
-        save_sketch(self, path, metadata=metadata)
+        """Writes the sketch atomically (see :mod:`sketchcore.io.sketch_file` for the format)."""
+        registry.file_format().save(self, path, metadata=metadata)
 
     @staticmethod
     def load(path: Any) -> Sketch:
         """Reads a sketch, verifying its checksum and operator fingerprint."""
-        from sketchcore.io import load_sketch
-
-        return load_sketch(path)
+        return registry.file_format().load(path)
 
     # -- views ---------------------------------------------------------------
 
@@ -258,8 +259,6 @@ class Sketch:
                 f"cannot merge sketches with different forgetting factors ({self.decay} and {other.decay})"
             )
         if (self.privacy is None) != (other.privacy is None):
-            from sketchcore.exceptions import PrivacyError
-
             raise PrivacyError("cannot merge a privatized sketch with a raw one: the raw part would leak")
 
     def __add__(self, other: Sketch) -> Sketch:
@@ -288,8 +287,6 @@ class Sketch:
                 total.sample_capacity = max(total.sample_capacity, s.sample_capacity)
                 total._merge_samples(s.samples, s.count)
             if total.privacy is not None:
-                from sketchcore.privacy import compose_disjoint
-
                 total.privacy = compose_disjoint(total.privacy, s.privacy)
             total._add_sums(s)
         return total
@@ -344,36 +341,38 @@ def sketch_array(
     n_threads: int | None = None,
     simd: str | None = None,
 ) -> Sketch:
-    """Sketch of an in-memory array; see :meth:`SketchOperator.sketch`."""
+    """Sketch of an in-memory array; see :meth:`SketchOperator.sketch`.
+
+    Picks the backend (CuPy input: ``"cupy"``; dask input: ``"dask"``; else
+    ``"rust"`` unless ``backend`` says otherwise), validates NumPy input and
+    calls the backend registered under that name (:mod:`sketchcore.core.registry`).
+    """
     if backend not in BACKENDS:
         raise InvalidParameterError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    from sketchcore.distributed import is_dask_array
-
-    if backend == "cupy" or (backend == "auto" and type(X).__module__.startswith("cupy")):
-        from sketchcore.cuda import sketch_cupy
-
-        return sketch_cupy(operator, X, weights)
+    if backend == "cupy" or (backend == "auto" and is_cupy_array(X)):
+        return registry.backend("cupy")(operator, X, weights)
     if is_dask_array(X) or backend == "dask":
         if not is_dask_array(X):
             raise InvalidParameterError("backend='dask' needs a dask array")
-        from sketchcore.distributed import sketch_dask_array
-
-        return sketch_dask_array(operator, X, weights)
+        return registry.backend("dask")(operator, X, weights)
     X = as_data_matrix(X, operator.dim)
     w = as_weights(weights, X.shape[0])
     threads = check_n_threads(n_threads)
     if backend == "numpy":
-        from sketchcore.reference import sketch_reference
-
         check_finite_rows(X)
-        return sketch_reference(operator, X, w)
-    arrays = operator._arrays_for(X.dtype)
-    options = dict(quantize=operator.quantize, simd=simd, n_threads=threads)
-    if operator.kind == "structured":
-        sums = _core.sketch_structured(X, *arrays, w, **options)
-    else:
-        sums = _core.sketch_dense(X, *arrays, w, **options)
-    return Sketch(operator, *sums)
+        return registry.backend("numpy")(operator, X, w)
+    return registry.backend("rust")(operator, X, w, n_threads=threads, simd=simd)
+
+
+def compose_disjoint(a: dict, b: dict) -> dict:
+    """Privacy of the merge of private sketches of disjoint data (parallel
+    composition): the weakest guarantee of the parts."""
+    out = dict(a)
+    out["epsilon"] = max(a["epsilon"], b["epsilon"])
+    out["delta"] = max(a["delta"], b["delta"])
+    if a.get("mechanism") != b.get("mechanism"):
+        out["mechanism"] = "mixed"
+    return out
 
 
 def sketch_chunks(

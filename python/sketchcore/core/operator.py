@@ -1,4 +1,8 @@
-"""Frequency operators: the random Fourier features a sketch is made of."""
+"""Frequency operators: the random Fourier features a sketch is made of.
+
+:class:`SketchOperator` draws and stores the frequencies;
+:func:`estimate_sigma` picks their scale from data (the envelope heuristic).
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,16 @@ import numbers
 from typing import Any
 
 import numpy as np
+from scipy.optimize import minimize_scalar
 
-from sketchcore._rng import StableRandom
-from sketchcore.exceptions import InvalidParameterError
+from sketchcore.core.rng import StableRandom
+from sketchcore.core.sampling import draw_subset
+from sketchcore.core.sketch import Sketch, sketch_array, sketch_chunks
+from sketchcore.core.standardized import StandardizedOperator
+from sketchcore.core.validation import check_finite_rows
+from sketchcore.exceptions import EmptySketchError, InvalidParameterError, OperatorMismatchError
 
-__all__ = ["SketchOperator", "RADIUS_LAWS", "OPERATOR_KINDS"]
+__all__ = ["SketchOperator", "StandardizedOperator", "estimate_sigma", "RADIUS_LAWS", "OPERATOR_KINDS"]
 
 RADIUS_LAWS = ("gaussian", "folded", "adapted")
 OPERATOR_KINDS = ("dense", "structured")
@@ -125,7 +134,7 @@ class SketchOperator:
     -----
     Frequencies are generated from the raw stream of NumPy's ``PCG64``
     seeded by ``SeedSequence(seed)``, with only correctly-rounded arithmetic
-    (see :mod:`sketchcore._rng`), so a seed gives bit-identical frequencies
+    (see :mod:`sketchcore.core.rng`), so a seed gives bit-identical frequencies
     on every machine and backend. Draw order: the m x d direction normals
     (frequency by frequency; for ``"structured"``, the p signs of the shared
     D1, then D2 and D3 block by block, instead), then the radii, then the dither.
@@ -384,17 +393,15 @@ class SketchOperator:
         Parameters
         ----------
         X : array-like, dask array or iterable of chunks
-            Only a subset is read (see :func:`sketchcore.scale.estimate_sigma`).
+            Only a subset is read (see :func:`estimate_sigma`).
         sketch_size : int
         sigma : float or "auto", default="auto"
         sigma_options : dict, optional
-            Keyword arguments of :func:`~sketchcore.scale.estimate_sigma`; its
+            Keyword arguments of :func:`estimate_sigma`; its
             seed defaults to this operator's ``seed`` when that is given.
         **kwargs
             Other :class:`SketchOperator` parameters.
         """
-        from sketchcore.scale import draw_subset, estimate_sigma
-
         options = dict(sigma_options or {})
         if kwargs.get("seed") is not None:
             options.setdefault("seed", kwargs["seed"])
@@ -429,7 +436,7 @@ class SketchOperator:
         backend: str = "auto",
         n_threads: int | None = None,
         simd: str | None = None,
-    ):
+    ) -> Sketch:
         """Sketches the rows of ``X``.
 
         Parameters
@@ -460,8 +467,6 @@ class SketchOperator:
         DataShapeError, DimensionMismatchError, DTypeError, NonFiniteError,
         NegativeWeightError, InvalidParameterError
         """
-        from sketchcore.sketch import sketch_array
-
         return sketch_array(self, X, weights, backend=backend, n_threads=n_threads, simd=simd)
 
     def sketch_iter(
@@ -472,14 +477,12 @@ class SketchOperator:
         verbose: bool = False,
         n_threads: int | None = None,
         simd: str | None = None,
-    ):
+    ) -> Sketch:
         """Sketch of an iterable of chunks (arrays or ``(X, weights)`` pairs).
 
         One pass, memory bounded by the largest chunk; ``decay`` < 1 sets a
         per-sample forgetting factor (see :class:`~sketchcore.Sketch`).
         """
-        from sketchcore.sketch import sketch_chunks
-
         return sketch_chunks(self, chunks, decay=decay, verbose=verbose, n_threads=n_threads, simd=simd)
 
     # -- protocol ------------------------------------------------------------
@@ -506,90 +509,99 @@ class SketchOperator:
         return (_rebuild_operator, (self.get_params(), self.fingerprint))
 
 
-class StandardizedOperator:
-    """An operator seen from standardised coordinates ``u = (x - mean) / std``.
+# -- sigma from data: the envelope heuristic ------------------------------------
+#
+# The published heuristic (Keriven et al., "Sketching for large-scale learning
+# of mixture models", 2018): sketch a small subset of the data with frequencies
+# of spread-out radii, keep for each band of radii the frequency where |z| is
+# largest (the envelope), fit |z(omega)| ~ exp(-s^2 ||omega||^2 / 2) and take
+# sigma = s; repeat with frequencies scaled by the new sigma. For a mixture of
+# Gaussians with covariance s^2 I the envelope is exactly that Gaussian, so
+# sigma estimates the scale of the components (not of the whole data).
 
-    Since ``omega . x + xi = (std * omega) . u + (xi + omega . mean)``, a sketch
-    of raw data made with ``base`` *is* the sketch of the standardised data
-    under frequencies ``std[:, None] * Omega`` and dither ``xi + mean @ Omega``,
-    exactly. So standardisation statistics can come from the same single pass
-    as the sketch, and decoders work in standardised coordinates.
+
+def _fit_envelope(radii: np.ndarray, moduli: np.ndarray) -> float:
+    """s^2 minimising sum (moduli - exp(-s^2 R^2 / 2))^2 (1-D, on log s^2)."""
+    r2 = radii * radii
+
+    def loss(log_s2: float) -> float:
+        return float(np.sum((moduli - np.exp(-0.5 * np.exp(log_s2) * r2)) ** 2))
+
+    # Bracket from the data: s^2 R^2 of order 1 somewhere in the band.
+    center = -np.log(np.median(r2) + 1e-300)
+    res = minimize_scalar(loss, bounds=(center - 12, center + 12), method="bounded", options={"xatol": 1e-6})
+    return float(np.exp(res.x))
+
+
+def estimate_sigma(
+    X: Any,
+    *,
+    n_samples: int = 5000,
+    sketch_size: int = 500,
+    n_iter: int = 3,
+    n_bands: int = 30,
+    seed: int | None = 0,
+    return_history: bool = False,
+) -> float | tuple[float, list[float]]:
+    """Estimates the frequency scale sigma from a subset of the data.
+
+    Parameters
+    ----------
+    X : array-like (n_samples, dim), dask array, or iterable of 2-D chunks
+        The data. Only a subset of ``n_samples`` rows is read (see
+        :func:`~sketchcore.core.sampling.draw_subset`).
+    n_samples : int, default=5000
+        Size of the subset.
+    sketch_size : int, default=500
+        Frequencies per iteration.
+    n_iter : int, default=3
+        Refinement rounds; each sketches the subset at the current sigma.
+    n_bands : int, default=30
+        Radius bands; the maximum of |z| in each band traces the envelope.
+    seed : int, default=0
+        Seeds the subset and the frequencies: the result is deterministic.
+    return_history : bool, default=False
+        Also return the estimate after each round.
+
+    Returns
+    -------
+    sigma : float
+        Scale such that ``|z(omega)|`` decays like ``exp(-sigma^2 ||omega||^2 / 2)``.
     """
+    for name, value, low in (("n_samples", n_samples, 2), ("sketch_size", sketch_size, 2 * n_bands),
+                             ("n_iter", n_iter, 1), ("n_bands", n_bands, 2)):
+        if not isinstance(value, (int, np.integer)) or value < low:
+            raise InvalidParameterError(f"{name} must be an integer >= {low}, got {value!r}")
+    subset = draw_subset(X, n_samples, seed)
+    if subset.shape[0] == 0:
+        raise EmptySketchError("cannot estimate sigma from empty data")
+    d = subset.shape[1]
+    spread = float(np.mean(np.var(subset, axis=0)))
+    if not np.isfinite(spread):
+        check_finite_rows(subset)
+    # Start from the overall spread: frequencies then reach the decay region.
+    sigma = np.sqrt(spread) if spread > 0 else 1.0
+    history = []
+    for it in range(n_iter):
+        op = SketchOperator(d, sketch_size, sigma=sigma, radius="adapted", seed=(seed or 0) * 1009 + it)
+        z = op.sketch(subset).z
+        radii = np.linalg.norm(op.frequencies, axis=0)
+        order = np.argsort(radii)
+        bands = np.array_split(order, n_bands)
+        peak = np.array([band[np.argmax(np.abs(z[band]))] for band in bands])
+        s2 = _fit_envelope(radii[peak], np.abs(z[peak]))
+        sigma = float(np.sqrt(s2))
+        history.append(sigma)
+    if not (np.isfinite(sigma) and sigma > 0):
+        # Constant data: every |z| is 1, any scale fits; fall back to 1.
+        sigma = 1.0
+    return (sigma, history) if return_history else sigma
 
-    kind = "standardized"
-
-    def __init__(self, base: SketchOperator, mean: Any, std: Any) -> None:
-        mean = np.asarray(mean, dtype=np.float64)
-        std = np.asarray(std, dtype=np.float64)
-        if mean.shape != (base.dim,) or std.shape != (base.dim,):
-            from sketchcore.exceptions import DimensionMismatchError
-
-            raise DimensionMismatchError(f"mean and std must have shape ({base.dim},)")
-        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std)) and np.all(std > 0)):
-            raise InvalidParameterError("mean must be finite and std finite and positive")
-        self.base, self.mean, self.std = base, mean, std
-        self.dim, self.sketch_size = base.dim, base.sketch_size
-        self.quantize, self.has_dither, self.radius, self.seed = base.quantize, True, base.radius, base.seed
-        # Typical scale of the components in standardised units.
-        self.sigma = float(base.sigma / np.exp(np.mean(np.log(std))))
-        # Over a structured operator nothing d x m is formed: the dither goes
-        # through the fast transforms and the decoders generate the frequencies.
-        self._frequencies: np.ndarray | None = None
-        if base.kind == "structured":
-            xi = base.dither + base.project(mean)[0]
-        else:
-            xi = base.dither + mean @ base.frequencies
-        xi.setflags(write=False)
-        self._dither = xi
-        self._squared: np.ndarray | None = None
-        h = hashlib.sha256(base.fingerprint.encode())
-        h.update(mean.astype("<f8").tobytes())
-        h.update(std.astype("<f8").tobytes())
-        self.fingerprint = h.hexdigest()
-
-    dither = property(lambda self: self._dither, doc="Dither in standardised coordinates (m,).")
-
-    @property
-    def frequencies(self) -> np.ndarray:
-        """Frequencies in standardised coordinates, ``std[:, None] * Omega`` (d x m),
-        materialised on first access (decoders of a structured base never ask)."""
-        if self._frequencies is None:
-            freqs = self.std[:, None] * self.base.frequencies
-            freqs.setflags(write=False)
-            self._frequencies = freqs
-        return self._frequencies
-
-    @property
-    def squared_frequencies(self) -> np.ndarray:
-        if self._squared is None:
-            self._squared = self.frequencies * self.frequencies
-        return self._squared
-
-    def project(self, points: np.ndarray) -> np.ndarray:
-        """``points @ (std[:, None] * Omega)`` (fast transforms over a structured base)."""
-        points = np.atleast_2d(np.asarray(points, dtype=np.float64))
-        if self._frequencies is None and self.base.kind == "structured":
-            return self.base.project(points * self.std)
-        return points @ self.frequencies
-
-    def get_params(self) -> dict[str, Any]:
-        return {**self.base.get_params(), "standardize": {"mean": self.mean.tolist(), "std": self.std.tolist()}}
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, StandardizedOperator) and other.fingerprint == self.fingerprint
-
-    def __hash__(self) -> int:
-        return hash(self.fingerprint)
-
-    def __repr__(self) -> str:
-        return f"StandardizedOperator({self.base!r})"
 
 
 def _rebuild_operator(params: dict[str, Any], fingerprint: str) -> SketchOperator:
     op = SketchOperator.from_params(params)
     if op.fingerprint != fingerprint:
-        from sketchcore.exceptions import OperatorMismatchError
-
         raise OperatorMismatchError(
             "the operator rebuilt from its parameters has a different fingerprint "
             f"({op.fingerprint[:12]} != {fingerprint[:12]}): different sketchcore versions?"

@@ -44,9 +44,13 @@ from typing import Any
 
 import numpy as np
 
+from sketchcore._core import __version__
+from sketchcore.core import registry
+from sketchcore.core.operator import SketchOperator
+from sketchcore.core.sketch import Sketch
 from sketchcore.exceptions import CorruptSketchFileError, OperatorMismatchError, UnsupportedFormatError
 
-__all__ = ["save_sketch", "load_sketch", "FORMAT_VERSION", "MAGIC"]
+__all__ = ["save_sketch", "load_sketch", "encode_sketch", "decode_sketch", "FORMAT_VERSION", "MAGIC"]
 
 MAGIC = b"SKETCHCORE\x00\x01"
 FORMAT_VERSION = 1
@@ -55,10 +59,8 @@ _DIGEST = 32
 _ARRAYS = ("cos_sums", "sin_sums", "lower", "upper")
 
 
-def encode_sketch(sketch, metadata: dict | None = None) -> bytes:
+def encode_sketch(sketch: Sketch, metadata: dict | None = None) -> bytes:
     """The bytes of a sketch file."""
-    from sketchcore import __version__
-
     meta = dict(sketch.metadata)
     if metadata:
         meta.update(metadata)
@@ -84,11 +86,8 @@ def encode_sketch(sketch, metadata: dict | None = None) -> bytes:
     return body + hashlib.sha256(body).digest()
 
 
-def decode_sketch(data: bytes, source: str = "<bytes>"):
+def decode_sketch(data: bytes, source: str = "<bytes>") -> Sketch:
     """Parses and verifies the bytes of a sketch file."""
-    from sketchcore.operator import SketchOperator
-    from sketchcore.sketch import Sketch
-
     def corrupt(why: str) -> CorruptSketchFileError:
         return CorruptSketchFileError(f"{source}: not a valid sketch file ({why})", path=source)
 
@@ -153,7 +152,7 @@ def decode_sketch(data: bytes, source: str = "<bytes>"):
     )
 
 
-def save_sketch(sketch, path: Any, *, metadata: dict | None = None) -> None:
+def save_sketch(sketch: Sketch, path: Any, *, metadata: dict | None = None) -> None:
     """Writes ``sketch`` to ``path`` atomically (temporary file, fsync, rename)."""
     path = Path(path)
     data = encode_sketch(sketch, metadata)
@@ -181,8 +180,11 @@ def save_sketch(sketch, path: Any, *, metadata: dict | None = None) -> None:
         pass  # not supported on every platform/file system
 
 
-def load_sketch(path: Any):
+def load_sketch(path: Any) -> Sketch:
     """Reads and verifies a sketch file written by :func:`save_sketch`."""
     with open(path, "rb") as f:
         data = f.read()
     return decode_sketch(data, str(path))
+
+
+registry.register_file_format(save_sketch, load_sketch)

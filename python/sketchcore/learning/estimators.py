@@ -14,11 +14,17 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from sketchcore.decoders import AtomModel, DecodeResult, batch_clompr, clompr, split_decode
-from sketchcore.exceptions import DimensionMismatchError, EmptySketchError, InvalidParameterError
-from sketchcore.operator import OPERATOR_KINDS, SketchOperator
-from sketchcore.scale import estimate_cluster_scale, estimate_sigma, sample_windows
-from sketchcore.sketch import BACKENDS, Sketch
+from sketchcore.core.operator import OPERATOR_KINDS, SketchOperator, estimate_sigma
+from sketchcore.core.sampling import sample_windows
+from sketchcore.core.sketch import BACKENDS, Sketch
+from sketchcore.core.validation import is_dask_array
+from sketchcore.exceptions import DataShapeError, DimensionMismatchError, EmptySketchError, InvalidParameterError
+from sketchcore.learning.atoms import AtomModel
+from sketchcore.learning.batch import batch_clompr
+from sketchcore.learning.clompr import clompr
+from sketchcore.learning.cluster_scale import estimate_cluster_scale
+from sketchcore.learning.splitting import split_decode
+from sketchcore.learning.steps import DecodeResult
 
 __all__ = ["CompressiveKMeans", "CompressiveGMM", "default_sketch_size"]
 
@@ -84,8 +90,6 @@ class _CompressiveMixture(BaseEstimator):
         return SketchOperator(d, m, sigma=sigma, kind=self.operator, seed=seed)
 
     def _fit_data(self, X: Any, sample_weight: Any) -> np.ndarray | None:
-        from sketchcore.distributed import is_dask_array
-
         if is_dask_array(X):
             return self._fit_dask(X, sample_weight)
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=1)
@@ -114,8 +118,6 @@ class _CompressiveMixture(BaseEstimator):
         """One pass over a dask array; sigma and start points come from a cheap
         sample of a few random blocks, never a second pass."""
         if X.ndim != 2:
-            from sketchcore.exceptions import DataShapeError
-
             raise DataShapeError(f"X must be 2-D, got shape {X.shape}")
         rng = check_random_state(self.random_state)
         sample = sample_windows(X, _SAMPLE_ROWS, seed=int(rng.randint(0, 2**31 - 1)))
@@ -277,7 +279,7 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
     sigma : float, "auto" or "envelope", default="auto"
         Frequency scale. "auto": the RMS within-cluster standard deviation
         of a k-means run on the rows sampled for start points
-        (:func:`~sketchcore.scale.estimate_cluster_scale`); "envelope": the
+        (:func:`~sketchcore.learning.cluster_scale.estimate_cluster_scale`); "envelope": the
         published envelope heuristic (:func:`~sketchcore.estimate_sigma`),
         which overestimates the scale when many components are well
         separated (2.4 instead of 1.0 for K = 64, d = 12).

@@ -32,7 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from sketchcore.exceptions import BackendUnavailableError
+from sketchcore.core.sketch import Sketch
+from sketchcore.core.validation import as_data_matrix, as_weights, check_finite_rows
+from sketchcore.exceptions import BackendUnavailableError, DimensionMismatchError
 
 __all__ = ["KERNEL_SOURCE", "LaunchConfig", "launch_config", "compile_kernels", "emulate_sketch", "sketch_cupy"]
 
@@ -207,9 +209,6 @@ def _emulator() -> ctypes.CDLL:
 
 def emulate_sketch(op, X: np.ndarray, weights: np.ndarray | None = None, *, config: LaunchConfig | None = None):
     """Sketch computed by the CUDA kernel source running on the CPU (tests)."""
-    from sketchcore._validation import as_data_matrix, as_weights
-    from sketchcore.sketch import Sketch
-
     X = as_data_matrix(X, op.dim)
     w = as_weights(weights, X.shape[0])
     n, d = X.shape
@@ -313,14 +312,10 @@ def sketch_cupy(op, X: Any, weights: Any = None, *, chunk_rows: int = 1 << 22, f
     host) at the end. ``fast_math``: see :func:`compile_options`.
     """
     cupy = _cupy()
-    from sketchcore.sketch import Sketch
-
     on_device = isinstance(X, cupy.ndarray)
     dtype = np.dtype(np.float32 if X.dtype == np.float32 else np.float64)
     n, d = X.shape
     if d != op.dim:
-        from sketchcore.exceptions import DimensionMismatchError
-
         raise DimensionMismatchError(f"X has {d} features but the operator expects {op.dim}")
     m = op.sketch_size
     module = _module(cupy.cuda.runtime.getDevice(), fast_math)
@@ -395,8 +390,6 @@ def sketch_cupy(op, X: Any, weights: Any = None, *, chunk_rows: int = 1 << 22, f
     for stream in streams:
         stream.synchronize()
     if not all(bool(f) for f in finites):
-        from sketchcore._validation import check_finite_rows
-
         for start in range(0, n, chunk_rows):
             chunk = X[start : start + chunk_rows]
             check_finite_rows(cupy.asnumpy(chunk) if on_device else np.asarray(chunk), row_offset=start)

@@ -24,7 +24,18 @@ from typing import Any
 
 import numpy as np
 
-from sketchcore.exceptions import BackendUnavailableError, InvalidParameterError, SketchcoreError
+from sketchcore.core.operator import _rebuild_operator
+from sketchcore.core.sketch import Sketch
+from sketchcore.core.validation import is_dask_array
+from sketchcore.exceptions import (
+    BackendUnavailableError,
+    DataShapeError,
+    DimensionMismatchError,
+    DTypeError,
+    InvalidParameterError,
+    SketchcoreError,
+    SketchFileError,
+)
 
 __all__ = ["is_dask_array", "sketch_dask_array", "sketch_files", "FAN_IN"]
 
@@ -45,18 +56,10 @@ def _import_dask():
     return dask
 
 
-def is_dask_array(x: Any) -> bool:
-    """Whether ``x`` is a dask array (without importing dask if it is not loaded)."""
-    mod = type(x).__module__
-    return mod.startswith("dask.") and hasattr(x, "dask") and hasattr(x, "chunks")
-
-
 @functools.lru_cache(maxsize=8)
 def _operator(params_key: str, fingerprint: str):
     """The operator, rebuilt once per worker process and fingerprint-checked."""
     import json
-
-    from sketchcore.operator import _rebuild_operator
 
     return _rebuild_operator(json.loads(params_key), fingerprint)
 
@@ -112,8 +115,6 @@ def _tree(partials: list, fan_in: int = FAN_IN):
 
 
 def _finish(op, total: _Partial):
-    from sketchcore.sketch import Sketch
-
     cos, sin, w, n, lo, hi = total
     return Sketch(op, cos, sin, w, n, lo, hi)
 
@@ -141,16 +142,10 @@ def sketch_dask_array(op, X, weights: Any = None, *, compute: bool = True, **com
     from dask import delayed
 
     if X.ndim != 2:
-        from sketchcore.exceptions import DataShapeError
-
         raise DataShapeError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
     if X.shape[1] != op.dim:
-        from sketchcore.exceptions import DimensionMismatchError
-
         raise DimensionMismatchError(f"X has {X.shape[1]} features but the operator expects {op.dim}")
     if X.dtype.kind not in "fiub":
-        from sketchcore.exceptions import DTypeError
-
         raise DTypeError(f"X must hold real numbers, got dtype {X.dtype}")
     if len(X.chunks[1]) > 1:
         X = X.rechunk({1: -1})
@@ -159,9 +154,7 @@ def sketch_dask_array(op, X, weights: Any = None, *, compute: bool = True, **com
     if weights is not None:
         w = weights if is_dask_array(weights) else da.from_array(np.asarray(weights), chunks=(X.chunks[0],))
         if w.shape != (X.shape[0],):
-            from sketchcore.exceptions import DimensionMismatchError
-
-            raise DimensionMismatchError(f"weights must have shape ({X.shape[0]},), got {w.shape}")
+                raise DimensionMismatchError(f"weights must have shape ({X.shape[0]},), got {w.shape}")
         w_blocks = w.rechunk((X.chunks[0],)).to_delayed().ravel()
     else:
         w_blocks = [None] * len(blocks)
@@ -172,8 +165,6 @@ def sketch_dask_array(op, X, weights: Any = None, *, compute: bool = True, **com
         for i, (b, wb) in enumerate(zip(blocks, w_blocks))
     ]
     if not partials:
-        from sketchcore.sketch import Sketch
-
         return Sketch.empty(op)
     result = delayed(_finish, pure=True)(op, _tree(partials))
     return result.compute(**compute_kwargs) if compute else result
@@ -188,8 +179,6 @@ def _load_file(path: str) -> np.ndarray:
 
 
 def _sketch_file(path: str, op_key: tuple[str, str], loader) -> _Partial:
-    from sketchcore.exceptions import SketchFileError
-
     try:
         data = (loader or _load_file)(path)
     except SketchcoreError:
@@ -229,8 +218,6 @@ def sketch_files(
 
     paths = [os.fspath(p) for p in paths]
     if not paths:
-        from sketchcore.sketch import Sketch
-
         return Sketch.empty(op)
     key = _op_key(op)
     task = delayed(_sketch_file, pure=True)

@@ -1,0 +1,223 @@
+"""Sketching an audio corpus: file by file, with checkpoints and resumption.
+
+:func:`sketch_corpus` walks folders, skips unreadable files with one warning
+each, streams the frame features of each file into the sketch and into
+:class:`~sketchcore.core.moments.RunningMoments` (so standardisation
+statistics come from the same single pass; :meth:`Sketch.standardized` then
+turns the raw sketch into the sketch of standardised features exactly),
+checkpoints atomically and resumes.
+
+Needs the ``audio`` extra (``pip install 'sketchcore[audio]'``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sketchcore.audio.features import AudioDecodeError, FeatureConfig, find_audio_files, iter_features
+from sketchcore.core.moments import RunningMoments
+from sketchcore.core.operator import SketchOperator
+from sketchcore.core.sketch import Sketch
+from sketchcore.exceptions import InvalidParameterError, SketchFileError
+
+__all__ = ["CorpusReport", "sketch_corpus", "SAMPLE_CAPACITY", "AUTO_SIGMA_FACTOR"]
+
+
+@dataclasses.dataclass
+class CorpusReport:
+    """What :func:`sketch_corpus` did."""
+
+    files_done: list[str]
+    skipped: list[tuple[str, str]]
+    frames: int
+    seconds: float
+    resumed_from: int = 0
+
+    def summary(self) -> str:
+        rate = self.frames / self.seconds if self.seconds > 0 else 0.0
+        return (f"{len(self.files_done)} files sketched ({self.resumed_from} from the checkpoint), "
+                f"{len(self.skipped)} skipped, {self.frames} frames, {rate:,.0f} frames/s")
+
+
+def _file_partial(path: str, cfg_dict: dict, op) -> tuple:
+    """Features and sketch sums of one file (runs locally or on a Dask worker)."""
+    cfg = FeatureConfig.from_dict(cfg_dict)
+    sk = Sketch.empty(op, sample_capacity=SAMPLE_CAPACITY)
+    moments = RunningMoments(cfg.dim)
+    try:
+        for feats in iter_features(path, cfg):
+            sk.update(feats)
+            moments.update(feats)
+    except (SketchFileError, OSError, ValueError) as exc:
+        return ("error", path, str(exc).replace("\n", " "))
+    if sk.count == 0:
+        return ("error", path, f"{path}: no frames")
+    return ("ok", path, sk, moments)
+
+
+def sketch_corpus(
+    paths: Sequence[Any],
+    output: Any,
+    *,
+    features: FeatureConfig | None = None,
+    sketch_size: int = 2000,
+    kind: str = "dense",
+    sigma: float | str = "auto",
+    seed: int = 0,
+    resume: bool = False,
+    checkpoint_seconds: float = 30.0,
+    client: Any = None,
+    progress: bool = True,
+    log: Any = None,
+    warn: Callable[[str], None] | None = None,
+) -> tuple[Any, CorpusReport]:
+    """Sketches the frame features of every audio file under ``paths``.
+
+    The output sketch file doubles as the checkpoint: it is rewritten
+    atomically every ``checkpoint_seconds`` with the list of files done, and
+    ``resume=True`` continues from it (same operator and features), so an
+    interrupted run ends with exactly the sketch of an uninterrupted one.
+    Unreadable files are skipped with one warning line each and listed in
+    ``log`` (default: ``output`` + ".log"); the run never aborts for one file.
+
+    Returns
+    -------
+    (Sketch, CorpusReport)
+    """
+    output = Path(output)
+    log = Path(log) if log is not None else output.with_name(output.name + ".log")
+    warn = warn or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    files = [str(p) for p in find_audio_files(paths)]
+    done: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    if resume and output.exists():
+        total = Sketch.load(output)
+        meta = total.metadata
+        cfg = FeatureConfig.from_dict(meta["features"])
+        if features is not None and features != cfg:
+            raise InvalidParameterError("--resume with different feature settings than the checkpoint")
+        done = list(meta.get("files_done", []))
+        skipped = [tuple(s) for s in meta.get("skipped", [])]
+        moments = RunningMoments.from_dict(meta["feature_moments"])
+        op = total.operator
+        resumed = len(done)
+    else:
+        cfg = features or FeatureConfig()
+        op = _corpus_operator(files, cfg, sketch_size, kind, sigma, seed, warn)
+        total = Sketch.empty(op, sample_capacity=SAMPLE_CAPACITY)
+        moments = RunningMoments(cfg.dim)
+        resumed = 0
+    finished = set(done) | {s[0] for s in skipped}
+    todo = [f for f in files if f not in finished]
+
+    def checkpoint() -> None:
+        total.metadata.update({
+            "features": cfg.to_dict(),
+            "files_done": done,
+            "skipped": [list(s) for s in skipped],
+            "feature_moments": moments.to_dict(),
+        })
+        total.save(output)
+
+    bar = _bar(progress, len(files), resumed + len(skipped))
+    t0 = time.perf_counter()
+    frames0 = total.count
+    last = time.perf_counter()
+    for result in _results(todo, cfg, op, client):
+        if result[0] == "ok":
+            _, path, part, mom = result
+            total = total + part
+            moments = moments + mom
+            done.append(path)
+        else:
+            _, path, why = result
+            skipped.append((path, why))
+            warn(f"warning: skipping {path}: {why}")
+        if bar is not None:
+            elapsed = max(time.perf_counter() - t0, 1e-9)
+            bar.update(1)
+            bar.set_postfix(frames=total.count, rate=f"{(total.count - frames0) / elapsed:,.0f}/s", refresh=False)
+        if time.perf_counter() - last >= checkpoint_seconds:
+            checkpoint()
+            last = time.perf_counter()
+    if bar is not None:
+        bar.close()
+    checkpoint()
+    with open(log, "w") as f:
+        for path, why in skipped:
+            f.write(f"{path}\t{why}\n")
+    report = CorpusReport(done, skipped, total.count - frames0, time.perf_counter() - t0, resumed)
+    return total, report
+
+
+#: Frames kept (a uniform sample) as starting points for the decoders.
+SAMPLE_CAPACITY = 1000
+
+#: sigma = AUTO_SIGMA_FACTOR x geometric mean of the per-feature standard deviations.
+AUTO_SIGMA_FACTOR = 1.2
+
+
+def _corpus_operator(files, cfg, sketch_size, kind, sigma, seed, warn):
+    """Operator for the corpus, with sigma from the frames of the first readable files.
+
+    ``"auto"``: 1.2 x the geometric mean of the per-feature standard deviations
+    (about 0.8 in standardised units). Measured on the demo corpus (log-mel,
+    K = 8), decoding from the sketch alone: SSE ratio to KMeans 1.05-1.07 for
+    sigma 0.6-1.2 in standardised units (1.08 at 1.2 on the full demo corpus), while the envelope heuristic
+    (``"envelope"``, :func:`~sketchcore.estimate_sigma`) lands at 0.13 -- tight
+    clusters such as silence dominate the envelope of real audio -- and gives 10x.
+    """
+    if isinstance(sigma, str):
+        if sigma not in ("auto", "envelope"):
+            raise InvalidParameterError(f"sigma must be 'auto', 'envelope' or a number, got {sigma!r}")
+        sample, seen = [], 0
+        for path in files:
+            try:
+                for feats in iter_features(path, cfg):
+                    sample.append(feats)
+                    seen += len(feats)
+                    break
+            except (SketchFileError, OSError, ValueError):
+                continue
+            if seen >= 20_000 or len(sample) >= 8:
+                break
+        if not sample:
+            raise AudioDecodeError("no readable audio file to estimate sigma from")
+        frames = np.concatenate(sample)
+        if sigma == "envelope":
+            return SketchOperator.from_data(frames, sketch_size, kind=kind, seed=seed)
+        std = frames.std(axis=0)
+        std = std[std > 0]
+        scale = float(np.exp(np.mean(np.log(std)))) if std.size else 1.0
+        return SketchOperator(cfg.dim, sketch_size, sigma=AUTO_SIGMA_FACTOR * scale, kind=kind, seed=seed)
+    return SketchOperator(cfg.dim, sketch_size, sigma=float(sigma), kind=kind, seed=seed)
+
+
+def _results(todo: list[str], cfg: FeatureConfig, op, client) -> Iterator[tuple]:
+    """Per-file results, locally in order, or from a Dask client as they finish."""
+    if client is None:
+        for path in todo:
+            yield _file_partial(path, cfg.to_dict(), op)
+        return
+    from distributed import as_completed
+
+    futures = client.map(_file_partial, todo, cfg_dict=cfg.to_dict(), op=op, pure=False)
+    for fut in as_completed(futures):
+        yield fut.result()
+
+
+def _bar(progress: bool, total: int, initial: int):
+    if not progress:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, initial=initial, unit="file", desc="sketching", file=sys.stderr)
