@@ -22,13 +22,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
 
 import sketchcore
-
-
-def mixture(n: int, d: int, k: int, seed: int):
-    rng = np.random.default_rng(seed)
-    means = rng.normal(scale=1.5 * k ** (1 / d), size=(k, d))
-    labels = rng.integers(k, size=n)
-    return means[labels] + rng.normal(size=(n, d)), labels
+from sketchcore.datasets import make_mixture
 
 
 def sse(X: np.ndarray, centers: np.ndarray) -> float:
@@ -52,7 +46,7 @@ def main() -> None:
     for ratio in ratios:
         rows = []
         for seed in range(args.seeds):
-            X, y = mixture(args.n + args.n // 5, d, k, seed)
+            X, y = make_mixture(args.n + args.n // 5, d, k, random_state=seed)
             X, X_test, y = X[: args.n], X[args.n :], y[: args.n]
             m = None if ratio is None else int(ratio * k * d)
             if args.model == "kmeans":

@@ -18,6 +18,7 @@ from sklearn.cluster import KMeans
 
 import sketchcore
 from sketchcore import CompressiveKMeans, Sketch, privatize
+from sketchcore.datasets import make_mixture
 from sketchcore.exceptions import (
     CorruptSketchFileError,
     InvalidParameterError,
@@ -293,10 +294,8 @@ def test_private_sketch_rules(tmp_path):
 @pytest.mark.slow
 def test_private_kmeans_recovers_centroids():
     # epsilon = 1, N = 1e6 (REFERENCE: the noise is O(m / epsilon) on sums of size N).
-    rng = np.random.default_rng(0)
     k, d, n = 10, 10, 1_000_000
-    means = rng.normal(scale=1.5 * k ** (1 / d), size=(k, d))
-    X = means[rng.integers(k, size=n)] + rng.normal(size=(n, d))
+    X, _ = make_mixture(n, d, k, random_state=0)
     op = sketchcore.SketchOperator.from_data(X, 500, seed=1)
     private = privatize(op.sketch(X), 1.0, seed=2, bounds=(X.min(0), X.max(0)))
     # Decoding without data (fit_sketch) starts atoms uniformly in the box: more

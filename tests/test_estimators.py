@@ -15,6 +15,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import sketchcore
 from sketchcore import CompressiveGMM, CompressiveKMeans
+from sketchcore.datasets import make_mixture
 from sketchcore.exceptions import DimensionMismatchError, EmptySketchError, InvalidParameterError
 
 # Each skip, with its reason: the random subset used to estimate sigma and to
@@ -34,11 +35,8 @@ def test_sklearn_compatible(estimator, check):
 
 
 def literature_mixture(n, d, k=10, seed=0):
-    """K unit Gaussians, means N(0, (1.5 K^(1/d))^2 I) (REFERENCE section 4)."""
-    rng = np.random.default_rng(seed)
-    means = rng.normal(scale=1.5 * k ** (1 / d), size=(k, d))
-    labels = rng.integers(k, size=n)
-    return means[labels] + rng.normal(size=(n, d)), labels, means
+    """K unit Gaussians, means N(0, (1.5 K^(1/d))^2 I): (X, labels, means)."""
+    return make_mixture(n, d, k, random_state=seed, return_centers=True)
 
 
 def sse(X, centers):

@@ -9,13 +9,12 @@ import sketchcore
 from sketchcore.exceptions import EmptySketchError, InvalidParameterError
 from sketchcore.core.operator import estimate_sigma
 from sketchcore.core.sampling import draw_subset
+from sketchcore.datasets import make_mixture
 
 
 def unit_mixture(n, d, k=10, scale=1.0, seed=0):
-    """The literature's synthetic setting: K unit Gaussians, means N(0, (1.5 K^(1/d))^2 I)."""
-    rng = np.random.default_rng(seed)
-    means = rng.normal(scale=1.5 * k ** (1 / d), size=(k, d))
-    return scale * (means[rng.integers(k, size=n)] + rng.normal(size=(n, d)))
+    """The literature's synthetic setting, times ``scale``."""
+    return scale * make_mixture(n, d, k, random_state=seed)[0]
 
 
 @pytest.mark.parametrize("d", [10, 64])

@@ -13,6 +13,7 @@ from sketchcore import _core
 from sketchcore.backends.reference import sketch_reference
 from sketchcore.core.operator import SketchOperator
 from sketchcore.core.sketch import Sketch
+from sketchcore.datasets import make_mixture
 from sketchcore.exceptions import SketchcoreError
 
 __all__ = ["main"]
@@ -20,10 +21,8 @@ __all__ = ["main"]
 
 def _speed(args: argparse.Namespace) -> int:
     """Sketches a generated Gaussian mixture and compares with the NumPy reference."""
-    rng = np.random.default_rng(args.seed)
     n, d, k, m = args.n_samples, args.dim, args.n_clusters, args.sketch_size
-    means = rng.normal(scale=1.5 * k ** (1 / d), size=(k, d))
-    X = (means[rng.integers(k, size=n)] + rng.normal(size=(n, d))).astype(np.float32)
+    X = make_mixture(n, d, k, random_state=args.seed)[0].astype(np.float32)
     op = SketchOperator(d, m, sigma=float(np.sqrt(d)), dither=True, seed=args.seed)
     print(f"sketchcore {_core.__version__}: SIMD level {_core.simd_level()}, "
           f"{_core.default_num_threads()} threads")
