@@ -279,3 +279,14 @@ def test_large_k_recovers_components(method):
     assert est.score(X_test) > em.score(X_test) - 0.1
     dist = np.sqrt(((est.means_[:, None, :] - means[None]) ** 2).sum(-1)).min(axis=0)
     assert dist.max() < 0.5
+
+
+def test_verbose_reports_through_logging(caplog, capsys):
+    X, _, _ = literature_mixture(2000, 2, k=2, seed=6)
+    with caplog.at_level("INFO", logger="sketchcore"):
+        CompressiveKMeans(2, n_replicates=2, verbose=1, random_state=0).fit(X)
+    replicates = [r for r in caplog.records if "replicate" in r.getMessage()]
+    assert [r.getMessage() for r in replicates] == ["CompressiveKMeans: replicate 1/2 (clompr)",
+                                                    "CompressiveKMeans: replicate 2/2 (clompr)"]
+    assert any("relative residual" in r.getMessage() for r in caplog.records)
+    assert capsys.readouterr().out == ""

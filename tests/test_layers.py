@@ -146,3 +146,15 @@ def test_lower_layers_never_import_higher_ones():
 def test_core_imports_no_backend():
     core = [name for name in GRAPH if layer_of(name) == 0]
     assert not [(name, t) for name in core for t in GRAPH[name] if layer_of(t) > 0]
+
+
+def test_library_code_reports_through_logging_not_print():
+    """Only the command line and the demo print; the rest logs (or uses tqdm)."""
+    printing = []
+    for name, (path, _) in sorted(MODULES.items()):
+        if layer_of(name) >= layer_of("sketchcore.cli") or path.suffix != ".py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print":
+                printing.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not printing, printing

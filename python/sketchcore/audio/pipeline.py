@@ -13,6 +13,7 @@ Needs the ``audio`` extra (``pip install 'sketchcore[audio]'``).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -28,6 +29,8 @@ from sketchcore.core.sketch import Sketch
 from sketchcore.exceptions import InvalidParameterError, SketchFileError
 
 __all__ = ["CorpusReport", "sketch_corpus", "SAMPLE_CAPACITY", "AUTO_SIGMA_FACTOR"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -84,8 +87,9 @@ def sketch_corpus(
     atomically every ``checkpoint_seconds`` with the list of files done, and
     ``resume=True`` continues from it (same operator and features), so an
     interrupted run ends with exactly the sketch of an uninterrupted one.
-    Unreadable files are skipped with one warning line each and listed in
-    ``log`` (default: ``output`` + ".log"); the run never aborts for one file.
+    Unreadable files are skipped with one warning each (passed to ``warn``;
+    default: a WARNING record of this module's logger) and listed in ``log``
+    (default: ``output`` + ".log"); the run never aborts for one file.
 
     Returns
     -------
@@ -93,7 +97,7 @@ def sketch_corpus(
     """
     output = Path(output)
     log = Path(log) if log is not None else output.with_name(output.name + ".log")
-    warn = warn or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    warn = warn or logger.warning
     files = [str(p) for p in find_audio_files(paths)]
     done: list[str] = []
     skipped: list[tuple[str, str]] = []

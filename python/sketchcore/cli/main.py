@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from collections.abc import Sequence
@@ -273,6 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sketchcore`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # The library reports through logging: its warnings (e.g. skipped files) go to stderr.
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
     try:
         return int(args.func(args))
     except (SketchcoreError, FileNotFoundError, PermissionError) as exc:

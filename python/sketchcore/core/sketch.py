@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from sketchcore.core.operator import SketchOperator
 
 __all__ = ["Sketch", "sketch_array", "sketch_chunks", "BACKENDS"]
+
+logger = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "rust", "numpy", "dask", "cupy")
 
@@ -387,7 +390,8 @@ def sketch_chunks(
     """Sketch of a stream of chunks (arrays, or ``(X, weights)`` pairs), in order.
 
     Memory is bounded by one chunk whatever the stream's length. With
-    ``verbose`` a progress bar (tqdm, when installed) counts chunks and rows.
+    ``verbose`` a progress bar (tqdm, when installed; else INFO records of
+    this module's logger every 10 chunks) counts chunks and rows.
     """
     total = Sketch.empty(operator, decay=decay)
     bar = _progress(verbose)
@@ -408,12 +412,12 @@ def _progress(verbose: bool):
     try:
         from tqdm.auto import tqdm
     except ImportError:  # progress is optional
-        return _PrintProgress()
+        return _LogProgress()
     return tqdm(unit="chunk", desc="sketching")
 
 
-class _PrintProgress:
-    """Minimal stand-in for tqdm: one line per 10 chunks."""
+class _LogProgress:
+    """Minimal stand-in for tqdm: one log record per 10 chunks."""
 
     def __init__(self) -> None:
         self.n = 0
@@ -422,10 +426,10 @@ class _PrintProgress:
     def update(self, k: int) -> None:
         self.n += k
         if self.n % 10 == 0:
-            print(f"sketching: {self.n} chunks, {self.rows} rows", flush=True)
+            logger.info("sketching: %d chunks, %d rows", self.n, self.rows)
 
     def set_postfix(self, rows: int, refresh: bool = False) -> None:
         self.rows = rows
 
     def close(self) -> None:
-        print(f"sketching: done, {self.n} chunks, {self.rows} rows", flush=True)
+        logger.info("sketching: done, %d chunks, %d rows", self.n, self.rows)

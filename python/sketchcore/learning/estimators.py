@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import numbers
 import time
 from typing import Any
@@ -27,6 +28,8 @@ from sketchcore.learning.splitting import split_decode
 from sketchcore.learning.steps import DecodeResult
 
 __all__ = ["CompressiveKMeans", "CompressiveGMM", "default_sketch_size"]
+
+logger = logging.getLogger(__name__)
 
 #: Rows of the data kept (when fitting from data) as starting points of new atoms.
 _START_POOL = 1000
@@ -159,7 +162,7 @@ class _CompressiveMixture(BaseEstimator):
         t0 = time.perf_counter()
 
         def report(it: int, residual: float) -> None:
-            print(f"  step {it + 1}: relative residual {residual:.4g}")
+            logger.info("  step %d: relative residual %.4g", it + 1, residual)
 
         method = self.method
         if method == "auto":
@@ -169,7 +172,7 @@ class _CompressiveMixture(BaseEstimator):
         with threadpool_limits(1, "blas"):
             for rep in range(self.n_replicates):
                 if self.verbose:
-                    print(f"{type(self).__name__}: replicate {rep + 1}/{self.n_replicates} ({method})")
+                    logger.info("%s: replicate %d/%d (%s)", type(self).__name__, rep + 1, self.n_replicates, method)
                 result = decode(
                     z,
                     model,
@@ -313,6 +316,8 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
         nearest-centroid assignment, as scikit-learn's ``labels_``). Set False
         to keep fitting to a single pass over the data.
     verbose : int, default=0
+        Non-zero: each replicate and decoder step is logged (INFO records of
+        the ``sketchcore.learning.estimators`` logger).
 
     Attributes
     ----------
