@@ -118,7 +118,7 @@ class SketchOperator:
         block are orthogonal (exactly so when d is a power of two).
     radius : {"adapted", "gaussian", "folded"}, default="adapted"
         Law of the radius R: ``"gaussian"`` gives R ~ chi(d) (omega Gaussian),
-        ``"folded"`` R ~ |N(0, 1)|, ``"adapted"`` the density proportional to
+        ``"folded"`` R ~ ``|N(0, 1)|``, ``"adapted"`` the density proportional to
         sqrt(R^2 + R^4/4) exp(-R^2/2) (the usual choice for k-means).
     dither : bool, default=False
         Draw a uniform phase xi_j in [0, 2 pi) per frequency (else xi = 0).
@@ -557,7 +557,7 @@ def estimate_sigma(
     n_iter : int, default=3
         Refinement rounds; each sketches the subset at the current sigma.
     n_bands : int, default=30
-        Radius bands; the maximum of |z| in each band traces the envelope.
+        Radius bands; the maximum of ``|z|`` in each band traces the envelope.
     seed : int, default=0
         Seeds the subset and the frequencies: the result is deterministic.
     return_history : bool, default=False

@@ -6,7 +6,7 @@ guarantee, with its assumptions:
 * Neighbouring data sets differ by adding or removing **one sample**, and
   every sample weight is at most 1 (unit weights by default).
 * One sample changes the cosine and sine sums by a vector whose norms are at
-  most: L1 ``sqrt(2) m`` and L2 ``sqrt(m)`` (|cos t| + |sin t| <= sqrt(2),
+  most: L1 ``sqrt(2) m`` and L2 ``sqrt(m)`` (``|cos t| + |sin t| <= sqrt(2)``,
   cos^2 + sin^2 = 1); for quantized sketches L1 ``2 m`` and L2 ``sqrt(2 m)``.
 * ``mechanism="laplace"``: i.i.d. Laplace noise of scale L1 / epsilon_sums on
   each of the 2m sums gives epsilon-DP. ``"gaussian"``: i.i.d. normal noise of
