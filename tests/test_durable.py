@@ -75,7 +75,7 @@ def test_partial_fit_matches_fit_sketch():
     assert est.sketch_.count == 20000
     ref = KMeans(3, n_init=10, random_state=0).fit(X)
     sse = -est.score(X)
-    assert sse / ref.inertia_ < 1.02
+    assert sse / ref.inertia_ < 1.009  # measured 1.0029
 
 
 # -- files ----------------------------------------------------------------------
@@ -293,17 +293,16 @@ def test_private_sketch_rules(tmp_path):
 
 @pytest.mark.slow
 def test_private_kmeans_recovers_centroids():
-    # epsilon = 1, N = 1e6 (REFERENCE: the noise is O(m / epsilon) on sums of size N).
+    # epsilon = 1, N = 1e6: the noise is O(m / epsilon) on sums of size N.
     k, d, n = 10, 10, 1_000_000
-    X, _ = make_mixture(n, d, k, random_state=0)
+    X, _ = make_mixture(n, d, k, random_state=100)
     op = sketchcore.SketchOperator.from_data(X, 500, seed=1)
     private = privatize(op.sketch(X), 1.0, seed=2, bounds=(X.min(0), X.max(0)))
     # Decoding without data (fit_sketch) starts atoms uniformly in the box: more
-    # replicates make it robust (measured 1.001 with 10, the raw sketch alike).
+    # replicates make it robust. Measured SSE ratio 1.000085 (seed 0: 1.000073).
     est = CompressiveKMeans(k, n_replicates=10, random_state=0).fit_sketch(private)
     ref = KMeans(k, n_init=10, random_state=0).fit(X[:200_000])
     sub = X[:200_000]
     d2 = ((sub[:, None, :] - est.cluster_centers_[None]) ** 2).sum(-1).min(1).sum()
     ratio = d2 / ref.inertia_
-    print(f"private k-means (epsilon=1, N=1e6): SSE ratio {ratio:.4f}")
-    assert ratio < 1.05
+    assert ratio < 1.00026, ratio

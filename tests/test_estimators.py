@@ -3,6 +3,7 @@ against scikit-learn on the literature's synthetic mixtures, degenerate cases.""
 
 from __future__ import annotations
 
+import functools
 import pickle
 
 import numpy as np
@@ -44,37 +45,76 @@ def sse(X, centers):
     return float(np.maximum(d2, 0).min(1).sum())
 
 
+#: Seeds of the quality bars: not the seeds 0-4 the decoders' constants (split
+#: jitter, merge-move thresholds, duplicate rule) were tuned on.
+QUALITY_SEEDS = range(100, 105)
+
+
+def anisotropic_mixture(n, d, k=10, seed=0):
+    """A second generator: weights unequal (up to 4x) and per-feature standard
+    deviations uniform in [0.5, 1.5], means as in the literature's setting."""
+    rng = np.random.default_rng([seed, 7])
+    std = rng.uniform(0.5, 1.5, size=(k, d))
+    weights = rng.uniform(0.25, 1.0, size=k)
+    return make_mixture(n, d, k, cluster_std=std, weights=weights, random_state=seed, return_centers=True)
+
+
+GENERATORS = {"literature": literature_mixture, "anisotropic": anisotropic_mixture}
+
+
+@functools.lru_cache(maxsize=None)
+def _kmeans_reference(kind, d, seed):
+    """(inertia, labels) of scikit-learn's KMeans (n_init=10), shared by both decoders."""
+    X, _, _ = GENERATORS[kind](100_000, d, seed=seed)
+    ref = KMeans(10, init="k-means++", n_init=10, random_state=seed).fit(X)
+    return ref.inertia_, ref.labels_
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["clompr", "split"])
-@pytest.mark.parametrize("d", [10, 64])
-def test_kmeans_quality_bar(d, method):
+@pytest.mark.parametrize(
+    "kind, d, worst_ratio",
+    [
+        # Worst SSE ratio to KMeans measured over seeds 100-104 (both methods):
+        # 1.000069, 1.000030 and 1.00060; the bars allow 3x that gap.
+        ("literature", 10, 1.0002),
+        ("literature", 64, 1.0001),
+        ("anisotropic", 10, 1.0018),
+    ],
+)
+def test_kmeans_quality_bar(kind, d, worst_ratio, method):
     ratios, ari_gaps = [], []
-    for seed in range(5):
-        X, y, _ = literature_mixture(100_000, d, seed=seed)
+    for seed in QUALITY_SEEDS:
+        X, y, _ = GENERATORS[kind](100_000, d, seed=seed)
+        inertia, ref_labels = _kmeans_reference(kind, d, seed)
         est = CompressiveKMeans(10, method=method, random_state=seed).fit(X)
-        ref = KMeans(10, init="k-means++", n_init=10, random_state=seed).fit(X)
-        ratios.append(sse(X, est.cluster_centers_) / ref.inertia_)
-        ari_gaps.append(adjusted_rand_score(y, ref.labels_) - adjusted_rand_score(y, est.labels_))
-    # Bars: median SSE ratio <= 1.05, worst <= 1.2, ARI >= KMeans - 0.02
-    # (measured, both methods: 1.0001 median, 1.0002 worst, ARI equal; splitting
-    # needed its merge moves on seed 1, where it missed a cluster: 1.066).
-    assert np.median(ratios) <= 1.05 and max(ratios) <= 1.2, ratios
-    assert max(ari_gaps) <= 0.02, ari_gaps
+        ratios.append(sse(X, est.cluster_centers_) / inertia)
+        ari_gaps.append(adjusted_rand_score(y, ref_labels) - adjusted_rand_score(y, est.labels_))
+    assert max(ratios) <= worst_ratio, ratios
+    # ARI below KMeans's: measured at most 1.3e-4 (often above KMeans's).
+    assert max(ari_gaps) <= 4e-4, ari_gaps
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["clompr", "split"])
-def test_gmm_quality_bar(method):
+@pytest.mark.parametrize(
+    "kind, worst_gap",
+    [
+        # Held-out log-likelihood below EM's (n_init=10), nats/sample, worst over
+        # seeds 100-104 (both methods): 0.00069 and 0.0030; the bars allow 3x.
+        ("literature", 0.0021),
+        ("anisotropic", 0.009),
+    ],
+)
+def test_gmm_quality_bar(kind, worst_gap, method):
     gaps = []
-    for seed in range(5):
-        X, _, _ = literature_mixture(120_000, 10, seed=seed)
+    for seed in QUALITY_SEEDS:
+        X, _, _ = GENERATORS[kind](120_000, 10, seed=seed)
         X, X_test = X[:100_000], X[100_000:]
         est = CompressiveGMM(10, method=method, random_state=seed).fit(X)
         ref = GaussianMixture(10, covariance_type="diag", n_init=10, random_state=seed).fit(X)
         gaps.append(ref.score(X_test) - est.score(X_test))
-    # Bars: median <= 0.01 nats/sample below EM, worst <= 0.05 (measured
-    # <= 0.0012 for both methods; splitting without merge moves: 1.24 on seed 0).
-    assert np.median(gaps) <= 0.01 and max(gaps) <= 0.05, gaps
+    assert max(gaps) <= worst_gap, gaps
 
 
 def test_fit_sketch_of_merged_parts_recovers_centers():
@@ -84,9 +124,10 @@ def test_fit_sketch_of_merged_parts_recovers_centers():
     est = CompressiveKMeans(4, n_replicates=5, random_state=0).fit_sketch(sketchcore.Sketch.merge(parts))
     assert est.operator_ is op and est.sketch_.count == 20_000
     ref = KMeans(4, n_init=10, random_state=0).fit(X)
-    assert sse(X, est.cluster_centers_) / ref.inertia_ < 1.05
+    # Measured: SSE ratio 1.000048, weights within 0.00092 of the true fractions.
+    assert sse(X, est.cluster_centers_) / ref.inertia_ < 1.00015
     assert not hasattr(est, "labels_")
-    np.testing.assert_allclose(np.sort(est.weights_), np.sort(np.bincount(y) / len(y)), atol=0.02)
+    np.testing.assert_allclose(np.sort(est.weights_), np.sort(np.bincount(y) / len(y)), atol=0.003)
 
 
 def test_predict_transform_score_consistent():
@@ -109,14 +150,20 @@ def test_gmm_api():
     proba = est.predict_proba(X)
     np.testing.assert_allclose(proba.sum(1), 1.0)
     np.testing.assert_array_equal(est.predict(X), proba.argmax(1))
-    assert est.score(X) == pytest.approx(ref.score(X), abs=0.02)
-    assert est.covariances_.shape == (3, 4) and np.all(est.covariances_ > 0)
+    # Measured: 0.00078 nats/sample below EM; variances (true 1) within 0.94-1.11.
+    assert est.score(X) == pytest.approx(ref.score(X), abs=0.0025)
+    assert est.covariances_.shape == (3, 4)
+    np.testing.assert_allclose(est.covariances_, 1.0, rtol=0.3)
     ours = est.score_samples(X[:5])
     sk = GaussianMixture(3, covariance_type="diag")
     sk.weights_, sk.means_, sk.covariances_ = est.weights_, est.means_, est.covariances_
     sk.precisions_cholesky_ = est.precisions_cholesky_
     np.testing.assert_allclose(ours, sk.score_samples(X[:5]), rtol=1e-10)
-    assert est.bic(X) > est.aic(X) - 1e9
+    # The criteria of scikit-learn's GaussianMixture with the same parameters.
+    assert est.bic(X) == pytest.approx(sk.bic(X), rel=1e-12)
+    assert est.aic(X) == pytest.approx(sk.aic(X), rel=1e-12)
+    n_params = 3 * 4 * 2 + 3 - 1
+    assert est.bic(X) - est.aic(X) == pytest.approx(n_params * (np.log(len(X)) - 2), rel=1e-9)
     Xs, ys = est.sample(100)
     assert Xs.shape == (100, 4) and ys.shape == (100,)
 
@@ -182,10 +229,11 @@ def test_operator_choices_and_quantized(operator):
     X, _, _ = literature_mixture(20_000, 8, k=3, seed=8)
     ref = KMeans(3, n_init=10, random_state=0).fit(X)
     est = CompressiveKMeans(3, operator=operator, random_state=0).fit(X)
-    assert sse(X, est.cluster_centers_) / ref.inertia_ < 1.02
+    # Measured SSE ratios: 1.00011 dense, 1.00008 structured, 1.00008 quantized.
+    assert sse(X, est.cluster_centers_) / ref.inertia_ < 1.00035
     qop = sketchcore.SketchOperator.from_data(X, 2000, seed=2, dither=True, quantize=True)
     q = CompressiveKMeans(3, operator=qop, random_state=0).fit(X)
-    assert sse(X, q.cluster_centers_) / ref.inertia_ < 1.1
+    assert sse(X, q.cluster_centers_) / ref.inertia_ < 1.00035
 
 
 @pytest.mark.parametrize("Est", [CompressiveKMeans, CompressiveGMM])
@@ -194,7 +242,7 @@ def test_split_decoder_small_k(Est):
     ref = KMeans(4, n_init=10, random_state=0).fit(X)
     est = Est(4, method="split", random_state=0).fit(X)
     centers = est.cluster_centers_ if Est is CompressiveKMeans else est.means_
-    assert sse(X, centers) / ref.inertia_ < 1.05
+    assert sse(X, centers) / ref.inertia_ < 1.0003  # measured 1.00010
     assert np.isclose(est.weights_.sum(), 1.0) and centers.shape == (4, 6)
 
 
@@ -204,7 +252,7 @@ def test_batch_decoder_small_k(Est):
     ref = KMeans(4, n_init=10, random_state=0).fit(X)
     est = Est(4, method="batch", random_state=0).fit(X)
     centers = est.cluster_centers_ if Est is CompressiveKMeans else est.means_
-    assert sse(X, centers) / ref.inertia_ < 1.05
+    assert sse(X, centers) / ref.inertia_ < 1.0003  # measured 1.00010
     assert np.isclose(est.weights_.sum(), 1.0) and centers.shape == (4, 6)
 
 
@@ -258,27 +306,7 @@ def test_split_and_batch_decoders_without_or_with_sample(with_pool):
     for decode in (batch_clompr, split_decode):
         res = decode(sk.z, model, 3, rng=np.random.default_rng(0), var0=np.ones(4), start_pool=pool)
         assert res.means.shape == (3, 4) and np.isclose(res.weights.sum(), 1.0)
-        assert sse(X, res.means) / ref.inertia_ < 1.1, decode.__name__
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("method", ["split", "clompr"])
-def test_large_k_recovers_components(method):
-    """K = 64, d = 12, m = 1e4: every component found (a decoded mean within
-    0.5 of each true mean) and held-out log-likelihood within 0.1
-    nats/sample of EM (n_init=3)."""
-    rng = np.random.default_rng(0)
-    k, d, n = 64, 12, 100_000
-    means = rng.uniform(-5, 5, size=(k, d))
-    std = rng.uniform(0.5, 1.5, size=(k, d))
-    labels = rng.integers(k, size=2 * n)
-    X = means[labels] + std[labels] * rng.standard_normal((2 * n, d))
-    X, X_test = X[:n], X[n:]
-    em = GaussianMixture(k, covariance_type="diag", n_init=3, random_state=0).fit(X)
-    est = CompressiveGMM(k, sketch_size=10_000, method=method, n_replicates=1, random_state=0).fit(X)
-    assert est.score(X_test) > em.score(X_test) - 0.1
-    dist = np.sqrt(((est.means_[:, None, :] - means[None]) ** 2).sum(-1)).min(axis=0)
-    assert dist.max() < 0.5
+        assert sse(X, res.means) / ref.inertia_ < 1.0006, decode.__name__  # measured 1.00018
 
 
 def test_verbose_reports_through_logging(caplog, capsys):
@@ -290,3 +318,33 @@ def test_verbose_reports_through_logging(caplog, capsys):
                                                     "CompressiveKMeans: replicate 2/2 (clompr)"]
     assert any("relative residual" in r.getMessage() for r in caplog.records)
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["split", "clompr"])
+def test_large_k_recovers_components(method):
+    """K = 64, d = 12, m = 1e4, unequal diagonal spreads: every component found
+    and the held-out log-likelihood close to the true model's.
+
+    Measured (seed 100, both methods): largest distance from a true mean to
+    the closest decoded mean 0.145; 0.0192 nats/sample below the true model
+    (0.21 above EM with n_init=3). The bars allow 3x.
+    """
+    from scipy.special import logsumexp
+
+    rng = np.random.default_rng(100)
+    k, d, n = 64, 12, 100_000
+    means = rng.uniform(-5, 5, size=(k, d))
+    std = rng.uniform(0.5, 1.5, size=(k, d))
+    labels = rng.integers(k, size=2 * n)
+    X = means[labels] + std[labels] * rng.standard_normal((2 * n, d))
+    X, X_test = X[:n], X[n:]
+    log_p = np.log(1.0 / k) - 0.5 * (
+        np.sum(np.log(2 * np.pi * std**2), axis=1)[None, :]
+        + (((X_test[:, None, :] - means[None]) / std[None]) ** 2).sum(axis=2)
+    )
+    true_score = float(np.mean(logsumexp(log_p, axis=1)))
+    est = CompressiveGMM(k, sketch_size=10_000, method=method, n_replicates=1, random_state=0).fit(X)
+    worst = max(np.min(np.linalg.norm(est.means_ - mu, axis=1)) for mu in means)
+    assert worst < 0.45, worst
+    assert true_score - est.score(X_test) < 0.058

@@ -592,7 +592,7 @@ def estimate_sigma(
         s2 = _fit_envelope(radii[peak], np.abs(z[peak]))
         sigma = float(np.sqrt(s2))
         history.append(sigma)
-    if not (np.isfinite(sigma) and sigma > 0):
+    if spread == 0 or not (np.isfinite(sigma) and sigma > 0):
         # Constant data: every |z| is 1, any scale fits; fall back to 1.
         sigma = 1.0
     return (sigma, history) if return_history else sigma
