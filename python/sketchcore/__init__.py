@@ -20,13 +20,38 @@ from sketchcore.core.operator import SketchOperator, estimate_sigma
 from sketchcore.core.sketch import Sketch
 from sketchcore.io import sketch_file as _sketch_file  # noqa: F401  (registers the file format)
 from sketchcore.io.privacy import privatize
-from sketchcore.learning.cluster_scale import estimate_cluster_scale
-from sketchcore.learning.estimators import CompressiveGMM, CompressiveKMeans
+
+# The learning layer needs SciPy and scikit-learn: imported on first use, so
+# that ``import sketchcore`` (and ``sketchcore --help``) stays fast.
+_LAZY = {
+    "CompressiveKMeans": "sketchcore.learning.estimators",
+    "CompressiveGMM": "sketchcore.learning.estimators",
+    "estimate_cluster_scale": "sketchcore.learning.cluster_scale",
+    "load_model": "sketchcore.learning.model_file",
+    "save_model": "sketchcore.learning.model_file",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'sketchcore' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "SketchOperator",
     "CompressiveKMeans",
     "CompressiveGMM",
+    "load_model",
+    "save_model",
     "Sketch",
     "estimate_cluster_scale",
     "estimate_sigma",

@@ -25,6 +25,9 @@ __all__ = [
     "SketchFileError",
     "CorruptSketchFileError",
     "UnsupportedFormatError",
+    "FingerprintMismatchError",
+    "PhaseOverflowError",
+    "ModelFileError",
     "InternalError",
 ]
 
@@ -110,3 +113,19 @@ class CorruptSketchFileError(SketchFileError):
 
 class UnsupportedFormatError(SketchFileError):
     """A sketch file was written by a newer, unknown format version."""
+
+
+class FingerprintMismatchError(CorruptSketchFileError, OperatorMismatchError):
+    """The operator regenerated from a sketch file's parameters does not have
+    the fingerprint the file records (a forged header, or a file from an
+    incompatible sketchcore)."""
+
+
+class PhaseOverflowError(SketchcoreError, ValueError):
+    """Finite data whose phases ``omega . x + xi`` overflow the floating-point
+    range: the sketch would be NaN. Rescale the data (or cast it to float64)."""
+
+
+class ModelFileError(SketchFileError):
+    """A model file (``sketchcore fit``, :func:`sketchcore.learning.model_file.save_model`)
+    cannot be read: not a model file, or inconsistent content."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import sys
 import time
@@ -15,7 +16,7 @@ from sketchcore.backends.reference import sketch_reference
 from sketchcore.core.operator import SketchOperator
 from sketchcore.core.sketch import Sketch
 from sketchcore.datasets import make_mixture
-from sketchcore.exceptions import SketchcoreError
+from sketchcore.exceptions import InvalidParameterError, SketchcoreError
 
 __all__ = ["main"]
 
@@ -40,7 +41,7 @@ def _speed(args: argparse.Namespace) -> int:
     ref_part = sketch_reference(op, X[:n_ref].astype(np.float64))
     t_ref = (time.perf_counter() - t0) * n / n_ref
     print(f"{'backend':<22}{'time (s)':>10}{'samples/s':>14}{'speed-up':>10}{'rel. error':>12}")
-    for (label, t, _), dtype in zip(rows, (np.float32, np.float64)):
+    for (label, t, _), dtype in zip(rows, (np.float32, np.float64), strict=True):
         z = op.sketch(X[:n_ref].astype(dtype)).z
         err = np.linalg.norm(z - ref_part.z) / np.linalg.norm(ref_part.z)
         print(f"{label:<22}{t:>10.3f}{n / t:>14.4g}{t_ref / t:>9.1f}x{err:>12.1e}")
@@ -102,9 +103,8 @@ def _sketch(args: argparse.Namespace) -> int:
 
 def _fit(args: argparse.Namespace) -> int:
     """Decodes a model from a sketch file and writes it."""
-    import json
-
     from sketchcore.learning.estimators import CompressiveGMM, CompressiveKMeans
+    from sketchcore.learning.model_file import save_model
 
     sk = Sketch.load(args.sketch)
     standardize = not args.no_standardize and "feature_moments" in sk.metadata
@@ -115,27 +115,9 @@ def _fit(args: argparse.Namespace) -> int:
     mean = target.operator.mean if standardize else np.zeros(sk.dim)
     std = target.operator.std if standardize else np.ones(sk.dim)
     means = (est.cluster_centers_ if args.model == "kmeans" else est.means_) * std + mean
-    model = {
-        "model": args.model,
-        "n_components": args.components,
-        "weights": est.weights_.tolist(),
-        "means": means.tolist(),
-        "residual": est.residual_,
-        "method": args.method,
-        "standardization": {"mean": mean.tolist(), "std": std.tolist()} if standardize else None,
-        "features": sk.metadata.get("features"),
-        "sketch": {"file": str(args.sketch), "fingerprint": sk.fingerprint, "count": sk.count},
-        "coordinates": "raw feature units",
-    }
-    if args.model == "gmm":
-        model["covariances"] = (est.covariances_ * std**2).tolist()
-    if str(args.output).endswith(".npz"):
-        np.savez(args.output, **{k: np.asarray(v) for k, v in model.items()
-                                 if isinstance(v, (list, float, int)) and k != "features"},
-                 meta=json.dumps(model))
-    else:
-        with open(args.output, "w") as f:
-            json.dump(model, f, indent=1)
+    save_model(est, args.output, mean=mean if standardize else None, std=std if standardize else None,
+               features=sk.metadata.get("features"),
+               metadata={"sketch": {"file": str(args.sketch), "fingerprint": sk.fingerprint, "count": sk.count}})
     print(f"{args.model} with {args.components} components from {sk.count} frames "
           f"(decoded in {est.decode_time_:.2f} s, relative residual {est.residual_:.4f})")
     print(f"{'component':>9}  {'weight':>7}  {'mean (first 4 features)':<40}")
@@ -143,6 +125,80 @@ def _fit(args: argparse.Namespace) -> int:
         head = ", ".join(f"{v:8.3f}" for v in means[i][:4])
         print(f"{i:>9}  {est.weights_[i]:7.3f}  {head}")
     print(f"wrote {args.output}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    """Applies a model file to audio files: segments, frame labels or per-file scores."""
+    import contextlib
+    import csv
+    import json
+
+    from sketchcore.audio.features import AudioDecodeError, find_audio_files
+    from sketchcore.audio.predict import model_features, predict_file
+    from sketchcore.learning.model_file import read_model
+
+    model = read_model(args.model)
+    cfg = model_features(model)
+    gmm = model.kind == "gmm"
+    if args.posteriors and not gmm:
+        raise InvalidParameterError("--posteriors needs a GMM (k-means assigns each frame to one centroid)")
+    fmt = args.format or ("json" if str(args.output).lower().endswith(".json") else "csv")
+    score_name = "log_likelihood" if gmm else "mean_sq_distance"
+    k = len(model.estimator.weights_)
+    files = find_audio_files(args.paths)
+    if not files:
+        raise AudioDecodeError("no audio files under the given paths")
+    results, skipped = [], []
+    with contextlib.ExitStack() as stack:
+        out = sys.stdout if args.output == "-" else stack.enter_context(open(args.output, "w", newline=""))
+        writer = csv.writer(out) if fmt == "csv" else None
+        if writer is not None:
+            if args.per == "segment":
+                writer.writerow(["file", "start", "end", "label"])
+            elif args.per == "frame":
+                writer.writerow(["file", "frame", "time", "label"]
+                                + ([f"p{j}" for j in range(k)] if args.posteriors else []))
+            else:
+                writer.writerow(["file", "frames", "seconds", score_name])
+        for path in files:
+            try:
+                res = predict_file(model, path, posteriors=args.posteriors, features=cfg)
+            except (AudioDecodeError, OSError, ValueError) as exc:
+                why = str(exc).replace("\n", " ")
+                skipped.append((str(path), why))
+                print(f"warning: skipping {path}: {why}", file=sys.stderr)
+                continue
+            score = res.log_likelihood if gmm else res.mean_sq_distance
+            if writer is not None:
+                if args.per == "segment":
+                    writer.writerows([res.path, f"{a:.3f}", f"{b:.3f}", lab] for a, b, lab in res.segments())
+                elif args.per == "frame":
+                    for i, lab in enumerate(res.labels):
+                        row = [res.path, i, f"{i * res.frame_seconds:.3f}", int(lab)]
+                        if res.posteriors is not None:
+                            row += [f"{v:.6g}" for v in res.posteriors[i]]
+                        writer.writerow(row)
+                else:
+                    writer.writerow([res.path, res.n_frames, f"{res.seconds:.3f}", f"{score:.6f}"])
+                continue
+            entry = {"file": res.path, "frames": res.n_frames, "seconds": res.seconds, score_name: score}
+            if args.per == "segment":
+                entry["segments"] = [{"start": a, "end": b, "label": lab} for a, b, lab in res.segments()]
+            elif args.per == "frame":
+                entry["labels"] = res.labels.tolist()
+                if res.posteriors is not None:
+                    entry["posteriors"] = res.posteriors.tolist()
+            results.append(entry)
+        if fmt == "json":
+            json.dump({"model": str(args.model), "kind": model.kind, "n_components": k,
+                       "frame_seconds": cfg.hop_length / cfg.sample_rate, "files": results,
+                       "skipped": [{"file": f, "reason": why} for f, why in skipped]}, out, indent=1)
+            out.write("\n")
+    if len(skipped) == len(files):
+        raise AudioDecodeError(f"none of the {len(files)} audio files could be read")
+    if args.output != "-":
+        print(f"{len(files) - len(skipped)} files, {len(skipped)} skipped; wrote {args.output}", file=sys.stderr)
     return 0
 
 
@@ -177,21 +233,59 @@ def _info(args: argparse.Namespace) -> int:
             rows.append(("metadata", ", ".join(f"{k}={v}" for k, v in sorted(sk.metadata.items()))))
         width = max(len(k) for k, _ in rows)
         for k, v in rows:
-            print(f"  {k:<{width}}  {v}")
+            print(f"  {k:<{width}}  {_printable(v)}")
     return 0
 
 
+def _printable(value: object) -> str:
+    """Text from a file made safe for a terminal: control characters (ANSI
+    escapes included) shown as escapes, never sent raw."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default in its help (options without a help text
+    too), except for flags and unset (None) defaults."""
+
+    @staticmethod
+    def _has_default(action: argparse.Action) -> bool:
+        default = action.default
+        return (bool(action.option_strings) and default is not None and default is not False
+                and default != argparse.SUPPRESS and action.help != argparse.SUPPRESS)
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if action.help is None and self._has_default(action):
+            action = copy.copy(action)
+            action.help = "(default: %(default)s)"
+        return super()._format_action(action)
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if not self._has_default(action):
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose help shows defaults; sub-commands inherit it (add_subparsers uses the parser's class)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sketchcore",
         description="Compressive learning: sketch data in one pass, learn models from the sketch.",
     )
+    parser.add_argument("--version", action="version", version=f"sketchcore {_core.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
     demo = sub.add_parser(
         "demo",
-        help="the main job on a built-in synthetic audio corpus: sketch, fit k-means and a GMM, compare with scikit-learn",
+        help="the main job on a built-in synthetic audio corpus: sketch, fit k-means and a GMM, compare with "
+        "scikit-learn",
         description="Synthesises a small deterministic audio corpus (notes of several timbres and pitches, noise "
         "bursts, speech-like vowel sequences, silences), sketches its log-mel frames in one pass, fits "
         "CompressiveKMeans and CompressiveGMM from the sketch, compares with scikit-learn on the same frames "
@@ -246,11 +340,31 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--seed", type=int, default=0)
     fit.set_defaults(func=_fit)
 
+    predict = sub.add_parser(
+        "predict",
+        help="apply a model from 'fit' to audio files: segments, frame labels or posteriors, per-file scores",
+        description="Computes the frame features MODEL was fitted on (the settings of its sketch), standardised as "
+        "it was, and writes per file: segments (runs of frames with one label: start, end, label), per-frame labels "
+        "(and GMM component posteriors with --posteriors), or a per-file score: the GMM mean log-likelihood per "
+        "frame in raw feature units (the difference between a speaker model's and a background model's is the "
+        "speaker-verification score) or the k-means mean squared distance to the nearest centroid.",
+    )
+    predict.add_argument("model", metavar="MODEL", help="model file written by 'sketchcore fit' (.json or .npz)")
+    predict.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders (walked recursively)")
+    predict.add_argument("-o", "--output", default="-", help="output file ('-': standard output)")
+    predict.add_argument("--format", choices=["csv", "json"],
+                         help="output format (default: json when OUTPUT ends with .json, else csv)")
+    predict.add_argument("--per", choices=["segment", "frame", "file"], default="segment",
+                         help="one row per segment, per frame, or per file (the file's score)")
+    predict.add_argument("--posteriors", action="store_true",
+                         help="GMM, with --per frame: the posterior probability of each component")
+    predict.set_defaults(func=_predict)
+
     speed = sub.add_parser("speed", help="sketch generated data and compare speed and accuracy with NumPy")
-    speed.add_argument("--n-samples", type=int, default=1_000_000, help="rows of generated data (default 1e6)")
-    speed.add_argument("--dim", type=int, default=10, help="features (default 10)")
-    speed.add_argument("--n-clusters", type=int, default=10, help="mixture components (default 10)")
-    speed.add_argument("--sketch-size", type=int, default=1000, help="frequencies m (default 1000)")
+    speed.add_argument("--n-samples", type=int, default=1_000_000, help="rows of generated data")
+    speed.add_argument("--dim", type=int, default=10, help="features")
+    speed.add_argument("--n-clusters", type=int, default=10, help="mixture components")
+    speed.add_argument("--sketch-size", type=int, default=1000, help="frequencies m")
     speed.add_argument("--reference-rows", type=int, default=20_000,
                        help="rows the slow NumPy reference is timed on (scaled to all rows)")
     speed.add_argument("--seed", type=int, default=0)
