@@ -264,3 +264,58 @@ def test_predict_errors_are_one_line(audio, tmp_path, capsys):
     save_model(sketchcore.load_model(models["gmm"]), tmp_path / "nofeat.json")
     assert main(["predict", str(tmp_path / "nofeat.json"), str(root / "rec0.wav")]) == 2
     assert "no audio feature settings" in capsys.readouterr().err
+
+
+# --- info and sketch sizing --------------------------------------------------
+
+
+def test_info_is_a_short_summary_and_json_the_full_header(tmp_path, capsys):
+    from sketchcore.audio import FeatureConfig
+
+    X = np.random.default_rng(0).normal(size=(500, 20))
+    sk = sketchcore.SketchOperator(20, 200, sigma=1.0, seed=3).sketch(X)
+    files = [f"/archive/{'deep/' * 20}recording_{i:03d}.flac" for i in range(80)]
+    sk.metadata = {"features": FeatureConfig(n_mfcc=20).to_dict(), "files_done": files,
+                   "skipped": [[f"/archive/bad_{i}.wav", "cannot decode audio: " + "x" * 80] for i in range(3)],
+                   "max_components": 32, "site": "north"}
+    path = tmp_path / "a.sketch"
+    sk.save(path)
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert len(out) < 1500 and len(lines) <= 16 and max(map(len, lines)) <= 120, out
+    text = " ".join(out.split())
+    for expected in ("samples 500 frames", "sketch size 200", "MFCC, 20 coefficients, 22050 Hz",
+                     "80 sketched, 3 skipped",
+                     "up to 32 components", "privacy none", "by sketchcore " + sketchcore.__version__, "site=north"):
+        assert expected in text, expected
+    assert main(["info", str(path), "--json"]) == 0
+    header = json.loads(capsys.readouterr().out)
+    assert header["count"] == 500 and header["metadata"]["files_done"] == files
+    assert header["fingerprint"] == sk.fingerprint and "created" in header
+    other = tmp_path / "b.sketch"
+    other.write_bytes(path.read_bytes())
+    assert main(["info", str(path), str(other), "--json"]) == 0
+    assert set(json.loads(capsys.readouterr().out)) == {str(path), str(other)}
+
+
+def test_max_components_sizes_the_sketch_and_fit_warns_beyond(audio, tmp_path, capsys):
+    root, _ = audio
+    wav = str(root / "rec0.wav")
+    args = ["--n-mfcc", "8", "--sample-rate", "16000", "--hop-length", "256", "--quiet"]
+    out = tmp_path / "k3.sketch"
+    assert main(["sketch", wav, "-o", str(out), "--max-components", "3", *args]) == 0
+    sk = sketchcore.Sketch.load(out)
+    assert sk.sketch_size == 5 * (2 * 8 + 1) * 3 and sk.metadata["max_components"] == 3
+    capsys.readouterr()
+    assert main(["fit", "kmeans", str(out), "-k", "4", "--replicates", "1", "-o", str(tmp_path / "m.json")]) == 0
+    err = capsys.readouterr().err
+    assert "sized for at most 3" in err and "--max-components 4" in err
+    assert main(["fit", "kmeans", str(out), "-k", "3", "--replicates", "1", "-o", str(tmp_path / "m.json")]) == 0
+    assert "warning" not in capsys.readouterr().err
+    default = tmp_path / "default.sketch"
+    assert main(["sketch", wav, "-o", str(default), *args]) == 0
+    sk = sketchcore.Sketch.load(default)
+    assert sk.sketch_size == 5 * 17 * 16 and sk.metadata["max_components"] == 16
+    assert main(["sketch", wav, "-o", str(tmp_path / "x.sketch"), "--max-components", "0", *args]) == 2
+    assert "--max-components must be at least 1" in capsys.readouterr().err

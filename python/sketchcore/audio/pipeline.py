@@ -80,6 +80,7 @@ def sketch_corpus(
     progress: bool = True,
     log: Any = None,
     warn: Callable[[str], None] | None = None,
+    metadata: dict | None = None,
 ) -> tuple[Any, CorpusReport]:
     """Sketches the frame features of every audio file under ``paths``.
 
@@ -90,6 +91,8 @@ def sketch_corpus(
     Unreadable files are skipped with one warning each (passed to ``warn``;
     default: a WARNING record of this module's logger) and listed in ``log``
     (default: ``output`` + ".log"); the run never aborts for one file.
+    ``metadata`` (JSON) is recorded in the sketch file of a new run; a resumed
+    run keeps the checkpoint's.
 
     Returns
     -------
@@ -112,17 +115,20 @@ def sketch_corpus(
         moments = RunningMoments.from_dict(meta["feature_moments"])
         op = total.operator
         resumed = len(done)
+        extra = {k: v for k, v in meta.items() if k not in ("features", "files_done", "skipped", "feature_moments")}
     else:
         cfg = features or FeatureConfig()
         op = _corpus_operator(files, cfg, sketch_size, kind, sigma, seed, warn)
         total = Sketch.empty(op, sample_capacity=SAMPLE_CAPACITY)
         moments = RunningMoments(cfg.dim)
         resumed = 0
+        extra = dict(metadata or {})
     finished = set(done) | {s[0] for s in skipped}
     todo = [f for f in files if f not in finished]
 
     def checkpoint() -> None:
         total.metadata.update({
+            **extra,
             "features": cfg.to_dict(),
             "files_done": done,
             "skipped": [list(s) for s in skipped],

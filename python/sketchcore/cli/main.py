@@ -69,6 +69,20 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Largest K a corpus sketch is sized for unless --max-components says otherwise.
+DEFAULT_MAX_COMPONENTS = 16
+
+
+def _sketch_size_for(dim: int, k: int) -> int:
+    """m = 5 (2d + 1) K: the size a diagonal GMM of K components needs (measured bar)."""
+    return 5 * (2 * dim + 1) * k
+
+
+def _components_for(dim: int, m: int) -> int:
+    """The largest K a sketch of size m is sized for (inverse of :func:`_sketch_size_for`)."""
+    return max(1, m // (5 * (2 * dim + 1)))
+
+
 def _sketch(args: argparse.Namespace) -> int:
     """Sketches audio files and folders."""
     from sketchcore.audio import FeatureConfig, sketch_corpus
@@ -76,7 +90,11 @@ def _sketch(args: argparse.Namespace) -> int:
     cfg = FeatureConfig(kind=args.features, sample_rate=args.sample_rate, hop_length=args.hop_length,
                         n_mfcc=args.n_mfcc, deltas=args.deltas, n_mels=args.n_mels, stack=args.stack)
     sigma: float | str = args.sigma if args.sigma in ("auto", "envelope") else float(args.sigma)
-    m = args.sketch_size or 5 * (2 * cfg.dim + 1) * 16
+    if args.max_components is not None and args.max_components < 1:
+        raise InvalidParameterError(f"--max-components must be at least 1, got {args.max_components}")
+    m = args.sketch_size or _sketch_size_for(cfg.dim, args.max_components or DEFAULT_MAX_COMPONENTS)
+    capacity = args.max_components if args.max_components is not None else (
+        _components_for(cfg.dim, m) if args.sketch_size else DEFAULT_MAX_COMPONENTS)
     client = cluster = None
     if args.dask or args.workers:
         from distributed import Client, LocalCluster
@@ -88,7 +106,7 @@ def _sketch(args: argparse.Namespace) -> int:
         sk, report = sketch_corpus(args.paths, args.output, features=cfg, sketch_size=m, kind=args.operator,
                                    sigma=sigma, seed=args.seed, resume=args.resume,
                                    checkpoint_seconds=args.checkpoint_every, client=client,
-                                   progress=not args.quiet)
+                                   progress=not args.quiet, metadata={"max_components": capacity})
     finally:
         if client is not None:
             client.close()
@@ -107,6 +125,13 @@ def _fit(args: argparse.Namespace) -> int:
     from sketchcore.learning.model_file import save_model
 
     sk = Sketch.load(args.sketch)
+    recorded = sk.metadata.get("max_components")
+    capacity = recorded if isinstance(recorded, int) and recorded > 0 else _components_for(sk.dim, sk.sketch_size)
+    if args.components > capacity:
+        print(f"warning: {args.components} components, but the sketch (m = {sk.sketch_size}, dim {sk.dim}) is sized "
+              f"for at most {capacity}: the model may miss components; sketch again with "
+              f"--max-components {args.components} (m = {_sketch_size_for(sk.dim, args.components)})",
+              file=sys.stderr)
     standardize = not args.no_standardize and "feature_moments" in sk.metadata
     target = sk.standardized() if standardize else sk
     Est = CompressiveKMeans if args.model == "kmeans" else CompressiveGMM
@@ -211,30 +236,91 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    """Prints what a sketch file holds."""
+    """Prints a summary of sketch files (or their full headers as JSON)."""
+    import json
+
+    from sketchcore.io.sketch_file import read_sketch_header
+
+    if args.json:
+        headers = {str(path): read_sketch_header(path) for path in args.files}
+        doc = next(iter(headers.values())) if len(headers) == 1 else headers
+        print(json.dumps(doc, indent=1, sort_keys=True))
+        return 0
     for path in args.files:
         sk = Sketch.load(path)
-        op = sk.operator
-        print(f"{path}:")
-        rows = [
-            ("operator", f"{op.kind}, dim {op.dim}, sketch size {op.sketch_size}, sigma {op.sigma:g}, "
-                         f"radius {op.radius}, seed {op.seed}"),
-            ("nonlinearity", "1-bit quantized" + (" (dithered)" if op.has_dither else "") if op.quantize
-             else "complex exponential" + (" (dithered)" if op.has_dither else "")),
-            ("fingerprint", op.fingerprint),
-            ("samples", f"{sk.count}"),
-            ("total weight", f"{sk.weight:g}"),
-            ("forgetting", "none" if sk.decay == 1 else f"{sk.decay} per sample"),
-            ("privacy", "none" if not sk.privacy else
-             f"{sk.privacy['mechanism']}, epsilon {sk.privacy['epsilon']:g}, delta {sk.privacy['delta']:g}"),
-            ("data box", f"[{np.min(sk.lower):.4g}, {np.max(sk.upper):.4g}] (overall)"),
-        ]
-        if sk.metadata:
-            rows.append(("metadata", ", ".join(f"{k}={v}" for k, v in sorted(sk.metadata.items()))))
+        header = read_sketch_header(path)
+        print(f"{_printable(path)}:")
+        rows = _info_rows(sk, header)
         width = max(len(k) for k, _ in rows)
         for k, v in rows:
-            print(f"  {k:<{width}}  {_printable(v)}")
+            print(f"  {k:<{width}}  {_clip(_printable(v))}")
     return 0
+
+
+#: Longest value ``sketchcore info`` prints on one line (the full header: --json).
+_INFO_WIDTH = 100
+
+
+def _clip(text: str, width: int = _INFO_WIDTH) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _info_rows(sk: Sketch, header: dict) -> list[tuple[str, str]]:
+    """The summary lines of ``sketchcore info``: one short line per item."""
+    op = sk.operator
+    meta = sk.metadata
+    nonlinearity = ("1-bit quantized" if op.quantize else "complex exponential") + (
+        ", dithered" if op.has_dither else "")
+    samples = f"{sk.count}" + (" frames" if "features" in meta else "")
+    if sk.weight != sk.count:
+        samples += f", total weight {sk.weight:g}"
+    rows = [
+        ("samples", samples),
+        ("operator", f"{op.kind}, dim {op.dim}, sketch size {op.sketch_size}, sigma {op.sigma:.4g}, "
+                     f"{nonlinearity}, seed {op.seed}"),
+        ("fingerprint", op.fingerprint),
+    ]
+    feats = meta.get("features")
+    if isinstance(feats, dict):
+        rows.append(("features", _describe_features(feats)))
+    if "files_done" in meta or "skipped" in meta:
+        done, skipped = meta.get("files_done") or [], meta.get("skipped") or []
+        rows.append(("files", f"{len(done)} sketched, {len(skipped)} skipped"))
+    if "feature_moments" in meta:
+        rows.append(("standardisation", "feature means and variances recorded (fit standardises by default)"))
+    if "max_components" in meta:
+        rows.append(("sized for", f"up to {meta['max_components']} components"))
+    if "merged_from" in meta and isinstance(meta["merged_from"], list):
+        rows.append(("merged from", f"{len(meta['merged_from'])} sketch files"))
+    if sk.decay != 1:
+        rows.append(("forgetting", f"{sk.decay} per sample"))
+    privacy = sk.privacy
+    rows.append(("privacy", "none" if not privacy else
+                 f"{privacy.get('mechanism')}, epsilon {privacy.get('epsilon')}, delta {privacy.get('delta')}"))
+    rows.append(("data box", f"[{np.min(sk.lower):.4g}, {np.max(sk.upper):.4g}] (overall)"))
+    created = header.get("created")
+    if created:
+        rows.append(("created", f"{created} by sketchcore {header.get('sketchcore_version', '?')}"))
+    known = {"features", "files_done", "skipped", "feature_moments", "max_components", "merged_from"}
+    other = sorted(k for k in meta if k not in known)
+    if other:
+        rows.append(("other metadata", ", ".join(f"{k}={_clip(str(meta[k]), 40)}" for k in other)))
+    return rows
+
+
+def _describe_features(f: dict) -> str:
+    kind = f.get("kind")
+    if kind == "mfcc":
+        what = f"MFCC, {f.get('n_mfcc')} coefficients" + (" with deltas" if f.get("deltas") else "")
+    else:
+        what = f"log-mel, {f.get('n_mels')} bands"
+    rate, hop = f.get("sample_rate"), f.get("hop_length")
+    step = f" ({1000 * hop / rate:.1f} ms)" if isinstance(rate, int) and isinstance(hop, int) and rate > 0 else ""
+    rate_text = f"{rate} Hz" if isinstance(rate, int) else f"{rate} rate"
+    text = f"{what}, {rate_text}, FFT {f.get('n_fft')}, hop {hop}{step}"
+    if f.get("stack"):
+        text += f", {f['stack']} neighbouring frames stacked on each side"
+    return text
 
 
 def _printable(value: object) -> str:
@@ -313,7 +399,12 @@ def build_parser() -> argparse.ArgumentParser:
     sketch.add_argument("--stack", type=int, default=0, help="neighbouring frames stacked on each side")
     sketch.add_argument("--sample-rate", type=int, default=22050)
     sketch.add_argument("--hop-length", type=int, default=512)
-    sketch.add_argument("--sketch-size", type=int, default=None, help="frequencies m (default 5 (2d+1) 16)")
+    sketch.add_argument("--max-components", type=int, default=None, metavar="K",
+                        help="the largest number of components you will fit from this sketch: sizes it "
+                        f"(m = 5 (2d+1) K; default K = {DEFAULT_MAX_COMPONENTS}) and is recorded, so that "
+                        "'fit' warns beyond it")
+    sketch.add_argument("--sketch-size", type=int, default=None,
+                        help="frequencies m (default: 5 (2d+1) K for --max-components K)")
     sketch.add_argument("--operator", choices=["dense", "structured"], default="dense")
     sketch.add_argument("--sigma", default="auto",
                         help="'auto' (1.2 x the features' typical standard deviation), 'envelope' (the published "
@@ -375,8 +466,12 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("-o", "--output", required=True, help="output .sketch file (written atomically)")
     merge.set_defaults(func=_merge)
 
-    info = sub.add_parser("info", help="describe sketch files")
+    info = sub.add_parser("info", help="describe sketch files",
+                          description="A summary of each sketch file: frames, operator, feature settings, files, "
+                          "privacy, creation. --json prints the full header instead.")
     info.add_argument("files", nargs="+", metavar="SKETCH")
+    info.add_argument("--json", action="store_true",
+                      help="print the full header as JSON (one object; keyed by file when several)")
     info.set_defaults(func=_info)
 
     simd = sub.add_parser("simd", help="show the SIMD level and threads the kernels use")
@@ -397,7 +492,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("sketchcore: interrupted", file=sys.stderr)
+        if args.command == "sketch":
+            print(f"{args.output} holds the last checkpoint (written every {args.checkpoint_every:g} s): run the "
+                  "same command with --resume to continue from it", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of the output went away (e.g. "| head"): not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
