@@ -16,6 +16,7 @@ import pytest
 librosa = pytest.importorskip("librosa")
 sf = pytest.importorskip("soundfile")
 
+from conftest import rel_err  # noqa: E402
 from sketchcore import Sketch  # noqa: E402
 from sketchcore.audio import (  # noqa: E402
     AudioDecodeError,
@@ -27,8 +28,6 @@ from sketchcore.audio import (  # noqa: E402
     load_audio,
     sketch_corpus,
 )
-
-from conftest import rel_err  # noqa: E402
 
 
 def tone(sr, seconds, f0, seed=0, channels=1):
@@ -46,7 +45,8 @@ def corpus(tmp_path_factory):
     sf.write(good / "mono.wav", tone(22050, 2.0, 220), 22050)
     sf.write(good / "stereo_44k.wav", tone(44100, 1.5, 330, 1, channels=2), 44100)
     sf.write(good / "sub" / "clip.flac", tone(16000, 1.0, 440, 2), 16000)
-    sf.write(good / "sub" / "clip.ogg", tone(22050, 1.0, 550, 3).astype(np.float32), 22050, format="OGG", subtype="VORBIS")
+    sf.write(good / "sub" / "clip.ogg", tone(22050, 1.0, 550, 3).astype(np.float32), 22050, format="OGG",
+             subtype="VORBIS")
     sf.write(good / "silent.wav", np.zeros(22050), 22050)
     sf.write(good / "very_short.wav", tone(22050, 0.005, 220), 22050)
     bad = root / "bad"
@@ -72,7 +72,9 @@ def test_finds_audio_recursively(corpus):
         find_audio_files([corpus / "missing"])
 
 
-@pytest.mark.parametrize("name", ["mono.wav", "stereo_44k.wav", "sub/clip.flac", "sub/clip.ogg", "silent.wav", "very_short.wav"])
+@pytest.mark.parametrize(
+    "name", ["mono.wav", "stereo_44k.wav", "sub/clip.flac", "sub/clip.ogg", "silent.wav", "very_short.wav"]
+)
 def test_features_match_librosa(corpus, name):
     path = corpus / "good" / name
     ours = np.concatenate(list(iter_features(path, CFG)))
@@ -85,7 +87,8 @@ def test_features_match_librosa(corpus, name):
 def test_logmel_deltas_stacking(corpus):
     y = load_audio(corpus / "good" / "mono.wav", 22050)
     lm = extract_features(y, FeatureConfig(kind="logmel", n_mels=32, stack=2))
-    mel = librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=22050, n_mels=32), ref=1.0, amin=1e-10, top_db=None).T
+    power = librosa.feature.melspectrogram(y=y, sr=22050, n_mels=32)
+    mel = librosa.power_to_db(power, ref=1.0, amin=1e-10, top_db=None).T
     assert lm.shape == (mel.shape[0], 32 * 5)
     np.testing.assert_allclose(lm[:, 64:96], mel, rtol=1e-5, atol=1e-3)  # the centre frame
     np.testing.assert_allclose(lm[5:-5, :32], mel[3:-7], rtol=1e-5, atol=1e-3)  # two frames back
@@ -122,10 +125,16 @@ def test_bad_files_skipped_rest_exact(corpus, tmp_path):
     warnings = []
     sk_all, report = sketch_corpus([corpus / "good", corpus / "bad"], tmp_path / "all.sketch", features=CFG,
                                    sketch_size=300, sigma=30.0, progress=False, warn=warnings.append)
-    assert len(report.skipped) == 3 and len(warnings) == 3
-    assert all(w.startswith("warning: skipping") for w in warnings)
+    skips = [w for w in warnings if w.startswith("warning: skipping")]
+    assert len(report.skipped) == 3 and len(skips) == 3
+    # The others: the one file below 22050 Hz (16 kHz FLAC), librosa's note on the 5 ms file.
+    others = [w for w in warnings if w not in skips]
+    assert len(others) == 2 and report.upsampled == 1
+    assert any("clip.flac is recorded at 16000 Hz and upsampled to 22050 Hz" in w for w in others)
+    assert any("very_short.wav: n_fft=2048 is too large" in w for w in others)
     log = (tmp_path / "all.sketch.log").read_text().splitlines()
-    assert sorted(line.split("\t")[0].rsplit("/", 1)[1] for line in log) == ["empty.flac", "not_audio.wav", "truncated.wav"]
+    names = sorted(line.split("\t")[0].rsplit("/", 1)[1] for line in log)
+    assert names == ["empty.flac", "not_audio.wav", "truncated.wav"]
     sk_good, _ = sketch_corpus([corpus / "good"], tmp_path / "good.sketch", features=CFG, sketch_size=300,
                                sigma=30.0, progress=False)
     assert sk_all.count == sk_good.count
@@ -147,7 +156,8 @@ def _cli(*args, check=True):
 
 def test_cli_sketch_then_fit(corpus, tmp_path):
     out = tmp_path / "c.sketch"
-    run = _cli("sketch", corpus / "good", corpus / "bad", "-o", out, "--n-mfcc", "13", "--sketch-size", "400", "--quiet")
+    run = _cli("sketch", corpus / "good", corpus / "bad", "-o", out, "--n-mfcc", "13", "--sketch-size", "400",
+               "--quiet")
     assert "3 skipped" in run.stdout and run.stderr.count("warning: skipping") == 3
     info = _cli("info", out)
     assert "samples" in info.stdout

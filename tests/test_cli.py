@@ -319,3 +319,59 @@ def test_max_components_sizes_the_sketch_and_fit_warns_beyond(audio, tmp_path, c
     assert sk.sketch_size == 5 * 17 * 16 and sk.metadata["max_components"] == 16
     assert main(["sketch", wav, "-o", str(tmp_path / "x.sketch"), "--max-components", "0", *args]) == 2
     assert "--max-components must be at least 1" in capsys.readouterr().err
+
+
+# --- audio defaults -----------------------------------------------------------
+
+
+def test_low_rate_audio_warnings_progress_and_log(tmp_path):
+    sf = pytest.importorskip("soundfile")
+    pytest.importorskip("librosa")
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    t = np.arange(8000) / 8000
+    for i in range(2):
+        sf.write(folder / f"call{i}.wav", 0.3 * np.sin(2 * np.pi * (300 + 100 * i) * t), 8000)
+    sf.write(folder / "click.wav", 0.3 * np.sin(2 * np.pi * 500 * t[:100]), 8000)  # shorter than one FFT window
+    out = tmp_path / "calls.sketch"
+    args = ["--n-mfcc", "8", "--sketch-size", "200", "--sigma", "20"]
+    # stderr is a pipe here, not a terminal: no progress bar, even without --quiet.
+    run = subprocess.run([sys.executable, "-m", "sketchcore", "sketch", str(folder), "-o", str(out), *args],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.count("upsampled to 22050 Hz") == 1 and "3 upsampled" in run.stdout
+    assert "\r" not in run.stderr and "UserWarning" not in run.stderr
+    assert "warning: " + str(folder / "click.wav") + ": n_fft=2048 is too large" in run.stderr
+    assert not (tmp_path / "calls.sketch.log").exists()
+    native = tmp_path / "native.sketch"
+    (tmp_path / "native.sketch.log").write_text("stale\n")
+    assert main(["sketch", str(folder), "-o", str(native), "--sample-rate", "native", "--quiet", *args]) == 0
+    assert not (tmp_path / "native.sketch.log").exists()  # nothing skipped: no list, not even an old one
+    sk = sketchcore.Sketch.load(native)
+    assert sk.metadata["features"]["sample_rate"] == "native"
+    from sketchcore.audio import FeatureConfig, extract_features, load_audio
+
+    cfg = FeatureConfig(n_mfcc=8)
+    frames = np.concatenate([extract_features(load_audio(p, 8000), cfg, 8000) for p in sorted(folder.iterdir())])
+    np.testing.assert_allclose(sk.z, sk.operator.sketch(frames).z, rtol=1e-5, atol=1e-6)
+    model = tmp_path / "native.json"
+    assert main(["fit", "kmeans", str(native), "-k", "2", "--replicates", "1", "-o", str(model)]) == 0
+    assert main(["predict", str(model), str(folder / "call0.wav"), "-o", str(tmp_path / "p.json")]) == 0
+    entry = json.loads((tmp_path / "p.json").read_text())["files"][0]
+    assert entry["frame_seconds"] == 512 / 8000 and entry["seconds"] == pytest.approx(entry["frames"] * 512 / 8000)
+    with pytest.raises(SystemExit):
+        main(["sketch", str(folder), "-o", str(tmp_path / "y.sketch"), "--sample-rate", "fast"])
+
+
+def test_interrupted_sketch_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("librosa")
+    import sketchcore.audio
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sketchcore.audio, "sketch_corpus", interrupted)
+    out = tmp_path / "x.sketch"
+    assert main(["sketch", str(tmp_path), "-o", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "--resume" in err and str(out) in err

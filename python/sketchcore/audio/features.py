@@ -32,6 +32,7 @@ __all__ = [
     "load_audio",
     "extract_features",
     "iter_features",
+    "native_rate",
 ]
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".opus")
@@ -59,8 +60,10 @@ class FeatureConfig:
     Parameters
     ----------
     kind : {"mfcc", "logmel"}
-    sample_rate : int
-        Audio is resampled to this rate (Hz).
+    sample_rate : int or "native"
+        Audio is resampled to this rate (Hz); "native": each file keeps its
+        own rate (frames then span ``hop_length`` samples of that rate, and
+        the mel bands reach that rate's Nyquist frequency).
     n_fft, hop_length : int
         STFT window and hop (samples at ``sample_rate``).
     n_mfcc : int
@@ -77,7 +80,7 @@ class FeatureConfig:
     """
 
     kind: str = "mfcc"
-    sample_rate: int = 22050
+    sample_rate: int | str = 22050
     n_fft: int = 2048
     hop_length: int = 512
     n_mfcc: int = 20
@@ -89,11 +92,19 @@ class FeatureConfig:
     def __post_init__(self) -> None:
         if self.kind not in ("mfcc", "logmel"):
             raise InvalidParameterError(f"features must be 'mfcc' or 'logmel', got {self.kind!r}")
+        if isinstance(self.sample_rate, str) and self.sample_rate != "native":
+            raise InvalidParameterError(f"sample_rate must be a rate in Hz or 'native', got {self.sample_rate!r}")
         for name in ("sample_rate", "n_fft", "hop_length", "n_mfcc", "n_mels"):
+            if name == "sample_rate" and self.sample_rate == "native":
+                continue
             if int(getattr(self, name)) < 1:
                 raise InvalidParameterError(f"{name} must be >= 1")
         if self.stack < 0 or self.block_seconds <= 0:
             raise InvalidParameterError("stack must be >= 0 and block_seconds > 0")
+
+    def rate_for(self, native: int) -> int:
+        """The rate (Hz) features are computed at for a file recorded at ``native`` Hz."""
+        return int(native) if self.sample_rate == "native" else int(self.sample_rate)
 
     @property
     def dim(self) -> int:
@@ -122,8 +133,19 @@ def find_audio_files(paths: Iterable[Any]) -> list[Path]:
     return sorted(set(found))
 
 
-def load_audio(path: Any, sample_rate: int) -> np.ndarray:
-    """Decodes a whole file to mono float32 at ``sample_rate``.
+def native_rate(path: Any) -> int:
+    """The sample rate (Hz) a file is recorded at (read from its header)."""
+    _librosa()
+    import soundfile as sf
+
+    try:
+        return int(sf.info(str(path)).samplerate)
+    except (RuntimeError, ValueError, OSError, sf.LibsndfileError) as exc:
+        raise AudioDecodeError(f"{path}: cannot decode audio: {exc}", path=str(path)) from exc
+
+
+def load_audio(path: Any, sample_rate: int | str) -> np.ndarray:
+    """Decodes a whole file to mono float32 at ``sample_rate`` (Hz; "native": the file's own).
 
     Raises
     ------
@@ -140,21 +162,27 @@ def load_audio(path: Any, sample_rate: int) -> np.ndarray:
     return _to_mono_rate(librosa, data, sr, sample_rate, path)
 
 
-def _to_mono_rate(librosa, data: np.ndarray, sr: int, sample_rate: int, path: Any) -> np.ndarray:
+def _to_mono_rate(librosa, data: np.ndarray, sr: int, sample_rate: int | str, path: Any) -> np.ndarray:
     if data.size == 0:
         raise AudioDecodeError(f"{path}: the file holds no audio samples", path=str(path))
     y = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if not np.all(np.isfinite(y)):
         raise AudioDecodeError(f"{path}: decoded samples contain NaN or infinity", path=str(path))
-    if sr != sample_rate:
-        y = librosa.resample(y, orig_sr=sr, target_sr=sample_rate, res_type="soxr_hq")
+    if sample_rate != "native" and sr != sample_rate:
+        y = librosa.resample(y, orig_sr=sr, target_sr=int(sample_rate), res_type="soxr_hq")
     return np.ascontiguousarray(y, dtype=np.float32)
 
 
-def extract_features(y: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """Frame features of a mono signal: array (n_frames, cfg.dim), float32."""
+def extract_features(y: np.ndarray, cfg: FeatureConfig, sr: int | None = None) -> np.ndarray:
+    """Frame features of a mono signal: array (n_frames, cfg.dim), float32.
+
+    ``sr``: the signal's rate (Hz), needed when ``cfg.sample_rate`` is "native".
+    """
     librosa = _librosa()
-    sr = cfg.sample_rate
+    if sr is None:
+        if cfg.sample_rate == "native":
+            raise InvalidParameterError("with sample_rate='native', pass the signal's rate (sr)")
+        sr = int(cfg.sample_rate)
     if cfg.kind == "mfcc":
         f = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=cfg.n_mfcc, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
                                  n_mels=cfg.n_mels)
@@ -191,14 +219,15 @@ def iter_features(path: Any, cfg: FeatureConfig) -> Iterator[np.ndarray]:
         raise AudioDecodeError(f"{path}: cannot decode audio: {exc}", path=str(path)) from exc
     if info.frames <= 0 and info.duration <= 0:
         raise AudioDecodeError(f"{path}: the file holds no audio samples", path=str(path))
+    rate = cfg.rate_for(info.samplerate)
     if info.duration <= cfg.block_seconds:
-        yield extract_features(load_audio(path, cfg.sample_rate), cfg)
+        yield extract_features(load_audio(path, rate), cfg, rate)
         return
     block = int(cfg.block_seconds * info.samplerate)
     try:
         for data in sf.blocks(str(path), blocksize=block, dtype="float32", always_2d=True):
             if data.shape[0] == 0:
                 continue
-            yield extract_features(_to_mono_rate(librosa, data, info.samplerate, cfg.sample_rate, path), cfg)
+            yield extract_features(_to_mono_rate(librosa, data, info.samplerate, rate, path), cfg, rate)
     except (RuntimeError, ValueError, sf.LibsndfileError) as exc:
         raise AudioDecodeError(f"{path}: cannot decode audio: {exc}", path=str(path)) from exc

@@ -16,13 +16,14 @@ import dataclasses
 import logging
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sketchcore.audio.features import AudioDecodeError, FeatureConfig, find_audio_files, iter_features
+from sketchcore.audio.features import AudioDecodeError, FeatureConfig, find_audio_files, iter_features, native_rate
 from sketchcore.core.moments import RunningMoments
 from sketchcore.core.operator import SketchOperator
 from sketchcore.core.sketch import Sketch
@@ -42,27 +43,36 @@ class CorpusReport:
     frames: int
     seconds: float
     resumed_from: int = 0
+    #: Files of this run recorded below the features' sample rate (upsampled).
+    upsampled: int = 0
 
     def summary(self) -> str:
         rate = self.frames / self.seconds if self.seconds > 0 else 0.0
-        return (f"{len(self.files_done)} files sketched ({self.resumed_from} from the checkpoint), "
+        text = (f"{len(self.files_done)} files sketched ({self.resumed_from} from the checkpoint), "
                 f"{len(self.skipped)} skipped, {self.frames} frames, {rate:,.0f} frames/s")
+        return text + (f"; {self.upsampled} upsampled" if self.upsampled else "")
 
 
 def _file_partial(path: str, cfg_dict: dict, op) -> tuple:
-    """Features and sketch sums of one file (runs locally or on a Dask worker)."""
+    """Features and sketch sums of one file (runs locally or on a Dask worker):
+    ``("ok", path, sketch, moments, notes, native_rate)`` or ``("error", path, why)``.
+    ``notes``: the distinct warnings the audio libraries raised on this file."""
     cfg = FeatureConfig.from_dict(cfg_dict)
     sk = Sketch.empty(op, sample_capacity=SAMPLE_CAPACITY)
     moments = RunningMoments(cfg.dim)
-    try:
-        for feats in iter_features(path, cfg):
-            sk.update(feats)
-            moments.update(feats)
-    except (SketchFileError, OSError, ValueError) as exc:
-        return ("error", path, str(exc).replace("\n", " "))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            rate = native_rate(path)
+            for feats in iter_features(path, cfg):
+                sk.update(feats)
+                moments.update(feats)
+        except (SketchFileError, OSError, ValueError) as exc:
+            return ("error", path, str(exc).replace("\n", " "))
     if sk.count == 0:
         return ("error", path, f"{path}: no frames")
-    return ("ok", path, sk, moments)
+    notes = list(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
+    return ("ok", path, sk, moments, notes, rate)
 
 
 def sketch_corpus(
@@ -90,7 +100,10 @@ def sketch_corpus(
     interrupted run ends with exactly the sketch of an uninterrupted one.
     Unreadable files are skipped with one warning each (passed to ``warn``;
     default: a WARNING record of this module's logger) and listed in ``log``
-    (default: ``output`` + ".log"); the run never aborts for one file.
+    (default: ``output`` + ".log", written only when a file was skipped); the
+    run never aborts for one file. Warnings of the audio libraries about a
+    file, and a file recorded below the features' sample rate (upsampled:
+    the first one, then a count in the report), go to ``warn`` too.
     ``metadata`` (JSON) is recorded in the sketch file of a new run; a resumed
     run keeps the checkpoint's.
 
@@ -140,12 +153,22 @@ def sketch_corpus(
     t0 = time.perf_counter()
     frames0 = total.count
     last = time.perf_counter()
+    upsampled = 0
     for result in _results(todo, cfg, op, client):
         if result[0] == "ok":
-            _, path, part, mom = result
+            _, path, part, mom, notes, rate = result
             total = total + part
             moments = moments + mom
             done.append(path)
+            for note in notes:
+                warn(f"warning: {path}: {note}")
+            if cfg.sample_rate != "native" and rate < cfg.sample_rate:
+                if not upsampled:
+                    warn(f"warning: {path} is recorded at {rate} Hz and upsampled to {cfg.sample_rate} Hz, the "
+                         f"features' rate: the bands above {rate // 2} Hz hold no signal; a sample rate of {rate} (or "
+                         "'native': each file's own) computes the features at the recording's rate (further "
+                         "upsampled files are counted in the summary)")
+                upsampled += 1
         else:
             _, path, why = result
             skipped.append((path, why))
@@ -160,10 +183,13 @@ def sketch_corpus(
     if bar is not None:
         bar.close()
     checkpoint()
-    with open(log, "w") as f:
-        for path, why in skipped:
-            f.write(f"{path}\t{why}\n")
-    report = CorpusReport(done, skipped, total.count - frames0, time.perf_counter() - t0, resumed)
+    if skipped:
+        with open(log, "w") as f:
+            for path, why in skipped:
+                f.write(f"{path}\t{why}\n")
+    elif log.exists():  # a list from an earlier run of this output
+        log.unlink()
+    report = CorpusReport(done, skipped, total.count - frames0, time.perf_counter() - t0, resumed, upsampled)
     return total, report
 
 
@@ -190,10 +216,12 @@ def _corpus_operator(files, cfg, sketch_size, kind, sigma, seed, warn):
         sample, seen = [], 0
         for path in files:
             try:
-                for feats in iter_features(path, cfg):
-                    sample.append(feats)
-                    seen += len(feats)
-                    break
+                with warnings.catch_warnings():  # reported when the file is sketched
+                    warnings.simplefilter("ignore")
+                    for feats in iter_features(path, cfg):
+                        sample.append(feats)
+                        seen += len(feats)
+                        break
             except (SketchFileError, OSError, ValueError):
                 continue
             if seen >= 20_000 or len(sample) >= 8:

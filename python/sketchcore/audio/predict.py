@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from sketchcore.audio.features import FeatureConfig, iter_features
+from sketchcore.audio.features import FeatureConfig, iter_features, native_rate
 from sketchcore.exceptions import InvalidParameterError
 from sketchcore.learning.model_file import SavedModel
 
@@ -118,7 +118,8 @@ def predict_file(model: SavedModel, path: Any, *, posteriors: bool = False,
             total += float(d2.min(axis=1).sum())
         n += len(U)
     all_labels = np.concatenate(labels) if labels else np.zeros(0, dtype=np.intp)
-    result = FilePrediction(str(path), all_labels, cfg.hop_length / cfg.sample_rate)
+    rate = cfg.rate_for(native_rate(path)) if cfg.sample_rate == "native" else int(cfg.sample_rate)
+    result = FilePrediction(str(path), all_labels, cfg.hop_length / rate)
     if gmm:
         result.log_likelihood = total / n + model.log_jacobian() if n else float("nan")
         if posteriors:

@@ -8,6 +8,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -83,6 +84,19 @@ def _components_for(dim: int, m: int) -> int:
     return max(1, m // (5 * (2 * dim + 1)))
 
 
+def _sample_rate(text: str) -> int | str:
+    """--sample-rate: a positive integer (Hz) or 'native'."""
+    if text == "native":
+        return text
+    try:
+        rate = int(text)
+    except ValueError:
+        rate = 0
+    if rate < 1:
+        raise argparse.ArgumentTypeError(f"expected a rate in Hz or 'native', got {text!r}")
+    return rate
+
+
 def _sketch(args: argparse.Namespace) -> int:
     """Sketches audio files and folders."""
     from sketchcore.audio import FeatureConfig, sketch_corpus
@@ -106,7 +120,8 @@ def _sketch(args: argparse.Namespace) -> int:
         sk, report = sketch_corpus(args.paths, args.output, features=cfg, sketch_size=m, kind=args.operator,
                                    sigma=sigma, seed=args.seed, resume=args.resume,
                                    checkpoint_seconds=args.checkpoint_every, client=client,
-                                   progress=not args.quiet, metadata={"max_components": capacity})
+                                   progress=not args.quiet and sys.stderr.isatty(),
+                                   metadata={"max_components": capacity})
     finally:
         if client is not None:
             client.close()
@@ -137,8 +152,9 @@ def _fit(args: argparse.Namespace) -> int:
     Est = CompressiveKMeans if args.model == "kmeans" else CompressiveGMM
     est = Est(args.components, n_replicates=args.replicates, method=args.method,
               random_state=args.seed).fit_sketch(target)
-    mean = target.operator.mean if standardize else np.zeros(sk.dim)
-    std = target.operator.std if standardize else np.ones(sk.dim)
+    op: Any = target.operator  # a StandardizedOperator (mean, std) when standardised
+    mean = op.mean if standardize else np.zeros(sk.dim)
+    std = op.std if standardize else np.ones(sk.dim)
     means = (est.cluster_centers_ if args.model == "kmeans" else est.means_) * std + mean
     save_model(est, args.output, mean=mean if standardize else None, std=std if standardize else None,
                features=sk.metadata.get("features"),
@@ -207,7 +223,8 @@ def _predict(args: argparse.Namespace) -> int:
                 else:
                     writer.writerow([res.path, res.n_frames, f"{res.seconds:.3f}", f"{score:.6f}"])
                 continue
-            entry = {"file": res.path, "frames": res.n_frames, "seconds": res.seconds, score_name: score}
+            entry = {"file": res.path, "frames": res.n_frames, "seconds": res.seconds,
+                     "frame_seconds": res.frame_seconds, score_name: score}
             if args.per == "segment":
                 entry["segments"] = [{"start": a, "end": b, "label": lab} for a, b, lab in res.segments()]
             elif args.per == "frame":
@@ -217,7 +234,8 @@ def _predict(args: argparse.Namespace) -> int:
             results.append(entry)
         if fmt == "json":
             json.dump({"model": str(args.model), "kind": model.kind, "n_components": k,
-                       "frame_seconds": cfg.hop_length / cfg.sample_rate, "files": results,
+                       "frame_seconds": None if cfg.sample_rate == "native" else cfg.hop_length / int(cfg.sample_rate),
+                       "files": results,
                        "skipped": [{"file": f, "reason": why} for f, why in skipped]}, out, indent=1)
             out.write("\n")
     if len(skipped) == len(files):
@@ -397,7 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
     sketch.add_argument("--deltas", action="store_true", help="append MFCC deltas and delta-deltas")
     sketch.add_argument("--n-mels", type=int, default=64)
     sketch.add_argument("--stack", type=int, default=0, help="neighbouring frames stacked on each side")
-    sketch.add_argument("--sample-rate", type=int, default=22050)
+    sketch.add_argument("--sample-rate", type=_sample_rate, default=22050,
+                        help="Hz the audio is resampled to, or 'native': each file at its own rate (a warning "
+                        "tells when a file is upsampled)")
     sketch.add_argument("--hop-length", type=int, default=512)
     sketch.add_argument("--max-components", type=int, default=None, metavar="K",
                         help="the largest number of components you will fit from this sketch: sizes it "
@@ -415,7 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
     group = sketch.add_mutually_exclusive_group()
     group.add_argument("--dask", metavar="SCHEDULER_ADDRESS", help="run on a Dask cluster (tcp://host:8786)")
     group.add_argument("--workers", type=int, help="run on a local Dask cluster of N worker processes")
-    sketch.add_argument("--quiet", action="store_true", help="no progress bar")
+    sketch.add_argument("--quiet", action="store_true",
+                        help="no progress bar (drawn only when standard error is a terminal)")
     sketch.set_defaults(func=_sketch)
 
     fit = sub.add_parser("fit", help="learn k-means centroids or a diagonal GMM from a .sketch file")
