@@ -122,7 +122,7 @@ class FingerprintMismatchError(CorruptSketchFileError, OperatorMismatchError):
 
 
 class PhaseOverflowError(SketchcoreError, ValueError):
-    """Finite data whose phases ``omega . x + xi`` overflow the floating-point
+    """Finite data whose phases ``x @ Omega + xi`` overflow the floating-point
     range: the sketch would be NaN. Rescale the data (or cast it to float64)."""
 
 
