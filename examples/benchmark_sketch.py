@@ -50,7 +50,8 @@ def blas_info() -> str:
 
         for lib in threadpool_info():
             if lib.get("user_api") == "blas":
-                return f"{lib.get('internal_api')} {lib.get('version')} ({lib.get('architecture')}, {lib.get('num_threads')} threads)"
+                return (f"{lib.get('internal_api')} {lib.get('version')} ({lib.get('architecture')}, "
+                        f"{lib.get('num_threads')} threads)")
     except ImportError:
         pass
     return "unknown BLAS"

@@ -68,7 +68,8 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--skip-quality", action="store_true")
     args = p.parse_args()
-    print(f"sketchcore {sketchcore.__version__}, SIMD {sketchcore.simd_level()}, threads {sketchcore._core.default_num_threads()}")
+    print(f"sketchcore {sketchcore.__version__}, SIMD {sketchcore.simd_level()}, "
+          f"threads {sketchcore._core.default_num_threads()}")
     if args.quick:
         speed(2**12, 512, 2048, args.repeat)
         if not args.skip_quality:

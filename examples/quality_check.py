@@ -37,7 +37,8 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--ratios", type=float, nargs="*", help="sketch sizes as multiples of K d (default: library default)")
+    ap.add_argument("--ratios", type=float, nargs="*",
+                    help="sketch sizes as multiples of K d (default: library default)")
     ap.add_argument("--operator", default="dense")
     args = ap.parse_args()
     d, k = args.dim, args.k

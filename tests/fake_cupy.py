@@ -84,7 +84,7 @@ class _Kernel:
         grid = tuple(grid) + (1,) * (2 - len(grid))
         assert len(args) == len(self.kinds), "argument count differs from the kernel's"
         values = []
-        for kind, a in zip(self.kinds, args):
+        for kind, a in zip(self.kinds, args, strict=True):
             if kind == "P":
                 assert a is None or isinstance(a, DeviceArray), "kernels only take device arrays"
                 values.append(None if a is None else a.ctypes.data)

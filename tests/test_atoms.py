@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 
 from sketchcore import SketchOperator, _core
-from sketchcore.learning.atoms import AtomModel
 from sketchcore.exceptions import DimensionMismatchError, DTypeError, InvalidParameterError
+from sketchcore.learning.atoms import AtomModel
 
 # (K, d, m): single atoms, m around vector widths and the kernel's blocks of 256 / groups of 1024.
-SHAPES = [(1, 1, 1), (1, 3, 7), (2, 12, 15), (3, 5, 16), (4, 2, 17), (5, 12, 255), (7, 17, 257), (2, 10, 1025), (64, 12, 2049),
-          (6, 150, 300), (9, 257, 100)]  # d above the kernels' packing threshold (128)
+SHAPES = [(1, 1, 1), (1, 3, 7), (2, 12, 15), (3, 5, 16), (4, 2, 17), (5, 12, 255), (7, 17, 257), (2, 10, 1025),
+          (64, 12, 2049), (6, 150, 300), (9, 257, 100)]  # d above the kernels' packing threshold (128)
 
 
 def _model(d, m, gaussian, quantize=False, seed=0):
@@ -69,7 +69,8 @@ def test_float32_frequencies(gaussian, simd):
     model = _model(d, m, gaussian)
     theta = _theta(model, k, rng)
     means, var = model.split(theta)
-    om32, xi32, sq32 = (a.astype(np.float32) for a in (model.omega, model.xi, model.omega2 if gaussian else model.omega))
+    om32, xi32, sq32 = (a.astype(np.float32)
+                        for a in (model.omega, model.xi, model.omega2 if gaussian else model.omega))
     kw32 = {"omega_sq": sq32, "variances": np.ascontiguousarray(var)} if gaussian else {}
     re, im = _core.atoms(om32, xi32, np.ascontiguousarray(means), simd=simd, **kw32)
     ref = model.atoms_reference(theta)
@@ -116,7 +117,8 @@ def test_gradient_matches_finite_differences(gaussian):
     for i in range(x.size):
         e = np.zeros_like(x)
         e[i] = h
-        fd[i] = (model.objective_and_grad_reference(x + e, z, k)[0] - model.objective_and_grad_reference(x - e, z, k)[0]) / (2 * h)
+        f_plus = model.objective_and_grad_reference(x + e, z, k)[0]
+        fd[i] = (f_plus - model.objective_and_grad_reference(x - e, z, k)[0]) / (2 * h)
     np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-6 * np.abs(fd).max())
 
 
@@ -132,7 +134,7 @@ def test_bitwise_independent_of_threads():
     outs = [_core.atom_objective(*args, n_threads=t, **kw) for t in (1, 2, 3)]
     for o in outs[1:]:
         assert o[0] == outs[0][0]
-        for a, b in zip(o[1:], outs[0][1:]):
+        for a, b in zip(o[1:], outs[0][1:], strict=True):
             np.testing.assert_array_equal(a, b)
 
 
@@ -238,8 +240,8 @@ def test_structured_atoms_never_materialise_and_equal_dense(shape, gaussian):
             materialised.atoms_re_im(theta, slice(m // 3, m - 1)))
     # Same frequencies bit for bit (one rounding of scale x integer), same
     # arithmetic: equal up to the order of the group sums when p > 1024.
-    for g, w in zip(got, want):
-        for a, b in zip(g, w):
+    for g, w in zip(got, want, strict=True):
+        for a, b in zip(g, w, strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
 
 
@@ -280,8 +282,8 @@ def test_standardized_structured_atoms_never_materialise():
     dense = AtomModel(op, True, model.lower, model.upper, var_bounds=(model.var_lower, model.var_upper))
     dense.structured = False  # the materialised std[:, None] * Omega
     want = (dense.atoms_re_im(theta), dense.objective_and_grad(x, z, k), dense.correlation(theta, z))
-    for g, w in zip(got, want):
-        for a, b in zip(g, w):
+    for g, w in zip(got, want, strict=True):
+        for a, b in zip(g, w, strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(op.project(theta[:, :d]), theta[:, :d] @ op.frequencies, rtol=1e-12, atol=1e-12)
     with pytest.raises(DimensionMismatchError):

@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 
 import sketchcore
-from sketchcore.backends import cuda
-from sketchcore.exceptions import BackendUnavailableError
-from sketchcore.backends.reference import sketch_reference
-
 from conftest import TOL, mixture, rel_err
+from sketchcore.backends import cuda
+from sketchcore.backends.reference import sketch_reference
+from sketchcore.exceptions import BackendUnavailableError
 
 
 def _nvrtc_available() -> bool:
@@ -308,7 +307,7 @@ def test_atom_objective_cupy_on_emulated_device(emulated_cupy, gaussian):
     want = _core.atom_objective(op.frequencies, op.dither, means, alpha, z.real.copy(), z.imag.copy(),
                                 omega_sq=sq, variances=var)
     assert got[0] == pytest.approx(want[0], rel=1e-12)
-    for a, b in zip(got[1:], want[1:]):
+    for a, b in zip(got[1:], want[1:], strict=True):
         if b is None:
             assert a is None
         else:

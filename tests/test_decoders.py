@@ -42,7 +42,8 @@ def test_merge_moves_repair_a_split_local_optimum():
     before = np.linalg.norm(z - alpha @ model.atoms(theta))
     assert _matched(theta[:, :2]) > 1.0, "the start must miss a cluster"
     rng = np.random.default_rng(0)
-    new_theta, new_alpha, moves = merge_moves(z, model, theta, alpha, rng=rng, var0=np.full(2, 0.3), start_pool=x[:1000])
+    new_theta, new_alpha, moves = merge_moves(z, model, theta, alpha, rng=rng, var0=np.full(2, 0.3),
+                                              start_pool=x[:1000])
     after = np.linalg.norm(z - new_alpha @ model.atoms(new_theta))
     assert moves >= 1
     assert after < 0.5 * before
@@ -58,7 +59,8 @@ def test_merge_moves_keep_a_good_solution():
     alpha = _nnls_atoms(model.atoms(theta), z)
     theta, alpha, _ = _refine(model, z, theta, alpha, 300)
     rng = np.random.default_rng(0)
-    same_theta, same_alpha, moves = merge_moves(z, model, theta, alpha, rng=rng, var0=np.full(2, 0.3), start_pool=x[:1000])
+    same_theta, same_alpha, moves = merge_moves(z, model, theta, alpha, rng=rng, var0=np.full(2, 0.3),
+                                                start_pool=x[:1000])
     assert moves == 0
     np.testing.assert_array_equal(same_theta, theta)
     np.testing.assert_array_equal(same_alpha, alpha)
@@ -82,7 +84,8 @@ def test_split_decode_recovers_the_clusters(kind):
     x = means[rng.integers(3, size=30_000)] + 0.5 * rng.standard_normal((30_000, d))
     op = SketchOperator(d, 600, sigma=0.6, seed=2, kind=kind)
     model = AtomModel(op, True, x.min(0), x.max(0), var_bounds=(np.full(d, 1e-3), np.full(d, 16.0)))
-    res = split_decode(op.sketch(x).z, model, 3, rng=np.random.default_rng(0), var0=np.full(d, 0.3), start_pool=x[:1000])
+    res = split_decode(op.sketch(x).z, model, 3, rng=np.random.default_rng(0), var0=np.full(d, 0.3),
+                       start_pool=x[:1000])
     assert _matched(res.means[:, :2]) < 0.3 and np.abs(res.means[:, 2:]).max() < 0.3
     np.testing.assert_allclose(res.variances, 0.25, rtol=0.3)
     if kind == "structured":

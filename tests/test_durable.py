@@ -17,6 +17,7 @@ from scipy import stats
 from sklearn.cluster import KMeans
 
 import sketchcore
+from conftest import mixture, rel_err
 from sketchcore import CompressiveKMeans, Sketch, privatize
 from sketchcore.datasets import make_mixture
 from sketchcore.exceptions import (
@@ -30,8 +31,6 @@ from sketchcore.exceptions import (
 from sketchcore.io.privacy import noise_scale
 from sketchcore.io.sketch_file import FORMAT_VERSION, decode_sketch, encode_sketch
 
-from conftest import mixture, rel_err
-
 OP = sketchcore.SketchOperator(4, 40, sigma=2.0, seed=3, dither=True)
 DATA = mixture(3000, 4, seed=3)
 
@@ -44,7 +43,7 @@ DATA = mixture(3000, 4, seed=3)
 def test_stream_of_random_chunks_equals_one_shot(sizes):
     cuts = np.cumsum([0, *sizes])
     cuts = cuts[cuts <= len(DATA)]
-    chunks = [DATA[a:b] for a, b in zip(cuts[:-1], cuts[1:])] + [DATA[cuts[-1]:]]
+    chunks = [DATA[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)] + [DATA[cuts[-1]:]]
     streamed = OP.sketch_iter(iter(chunks))
     whole = OP.sketch(DATA)
     assert streamed.count == whole.count == len(DATA)
@@ -184,7 +183,8 @@ def test_killed_stream_resumes_exactly(tmp_path):
     proc.wait(timeout=30)
     partial = Sketch.load(path)
     assert 0 < partial.metadata["next_chunk"] < 40
-    out = subprocess.run([sys.executable, "-c", RESUMABLE, str(path), "resume"], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", RESUMABLE, str(path), "resume"], capture_output=True, text=True,
+                         check=True)
     assert "done" in out.stdout
     resumed = Sketch.load(path)
     clean_path = tmp_path / "clean.sketch"

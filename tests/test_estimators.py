@@ -28,7 +28,8 @@ EXPECTED_FAILED = {
 
 
 @parametrize_with_checks(
-    [CompressiveKMeans(n_clusters=3, n_replicates=1, random_state=0), CompressiveGMM(n_components=2, n_replicates=1, random_state=0)],
+    [CompressiveKMeans(n_clusters=3, n_replicates=1, random_state=0),
+     CompressiveGMM(n_components=2, n_replicates=1, random_state=0)],
     expected_failed_checks=lambda est: EXPECTED_FAILED,
 )
 def test_sklearn_compatible(estimator, check):
@@ -62,7 +63,7 @@ def anisotropic_mixture(n, d, k=10, seed=0):
 GENERATORS = {"literature": literature_mixture, "anisotropic": anisotropic_mixture}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _kmeans_reference(kind, d, seed):
     """(inertia, labels) of scikit-learn's KMeans (n_init=10), shared by both decoders."""
     X, _, _ = GENERATORS[kind](100_000, d, seed=seed)

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 import sketchcore
+from conftest import LEVELS, ODD_ROWS, TOL, mixture, rel_err
 from sketchcore import _core
 from sketchcore.backends.reference import sketch_reference
-
-from conftest import LEVELS, ODD_ROWS, TOL, mixture, rel_err
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

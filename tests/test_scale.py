@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import sketchcore
-from sketchcore.exceptions import EmptySketchError, InvalidParameterError
 from sketchcore.core.operator import estimate_sigma
 from sketchcore.core.sampling import draw_subset
 from sketchcore.datasets import make_mixture
+from sketchcore.exceptions import EmptySketchError, InvalidParameterError
 
 
 def unit_mixture(n, d, k=10, scale=1.0, seed=0):

@@ -8,11 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sketchcore
-from sketchcore import Sketch
-from sketchcore.exceptions import EmptySketchError, InvalidParameterError, OperatorMismatchError
-from sketchcore.backends.reference import sketch_reference
-
 from conftest import mixture, rel_err
+from sketchcore import Sketch
+from sketchcore.backends.reference import sketch_reference
+from sketchcore.exceptions import EmptySketchError, InvalidParameterError, OperatorMismatchError
 
 OP = sketchcore.SketchOperator(5, 64, sigma=2.0, seed=1, dither=True)
 DATA = mixture(700, 5, seed=1)
@@ -24,7 +23,7 @@ WEIGHTS = np.random.default_rng(1).uniform(0, 3, size=700)
 def test_merge_of_split_data_equals_whole(cuts, dtype):
     X = DATA.astype(dtype)
     bounds = [0, *sorted(cuts), 700]
-    parts = [OP.sketch(X[a:b], WEIGHTS[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+    parts = [OP.sketch(X[a:b], WEIGHTS[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     whole = OP.sketch(X, WEIGHTS)
     merged = Sketch.merge(parts)
     # Exact sums of float64 partials; float32 input regroups the in-tile
@@ -48,14 +47,14 @@ def test_empty_sketch_is_identity():
     assert s + empty == s and empty + s == s
     assert Sketch.merge([empty, s, empty]) == s
     with pytest.raises(EmptySketchError):
-        empty.z
+        _ = empty.z
 
 
 def test_zero_total_weight_is_empty():
     s = OP.sketch(DATA[:3], np.zeros(3))
     assert s.count == 3 and s.weight == 0
     with pytest.raises(EmptySketchError):
-        s.z
+        _ = s.z
 
 
 def test_merge_refuses_other_operator():

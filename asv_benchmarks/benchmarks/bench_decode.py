@@ -95,7 +95,8 @@ class AtomKernels:
         k, d, m = kdm
         kind = "structured" if impl == "rust-structured" else "dense"
         op = sketchcore.SketchOperator(d, m, sigma=float(np.sqrt(d)), seed=0, kind=kind, dither=True)
-        self.model = AtomModel(op, True, np.full(d, -3.0), np.full(d, 3.0), var_bounds=(np.full(d, 0.01), np.full(d, 9.0)))
+        self.model = AtomModel(op, True, np.full(d, -3.0), np.full(d, 3.0),
+                               var_bounds=(np.full(d, 0.01), np.full(d, 9.0)))
         rng = np.random.default_rng(0)
         theta = np.hstack([rng.normal(size=(k, d)), rng.uniform(0.2, 2.0, size=(k, d))])
         self.x = np.concatenate([theta.ravel(), np.full(k, 1.0 / k)])
@@ -103,7 +104,7 @@ class AtomKernels:
         self.k = k
         self.reference = impl == "numpy"
         if self.reference:
-            self.model.omega2  # materialise outside the timing
+            _ = self.model.omega2  # materialise outside the timing
 
     def time_objective_and_gradient(self, kdm, impl):
         fn = self.model.objective_and_grad_reference if self.reference else self.model.objective_and_grad

@@ -58,7 +58,8 @@ class SketchLimits:
 class SketchStructured:
     """The structured (Hadamard) operator against the dense one, high d."""
 
-    params = ([(2**14, 512, 8192)] + ([(2**16, 512, 8192), (2**13, 1024, 16384)] if LARGE else []), ["dense", "structured"])
+    params = ([(2**14, 512, 8192)] + ([(2**16, 512, 8192), (2**13, 1024, 16384)] if LARGE else []),
+              ["dense", "structured"])
     param_names = ["N, d, m", "kind"]
     timeout = 600
 

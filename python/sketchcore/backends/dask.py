@@ -162,7 +162,7 @@ def sketch_dask_array(op, X, weights: Any = None, *, compute: bool = True, **com
     sketch_block = delayed(_sketch_block, pure=True)
     partials = [
         sketch_block(b, wb, key, f"chunk {i} (rows {starts[i]}..{starts[i + 1]})")
-        for i, (b, wb) in enumerate(zip(blocks, w_blocks))
+        for i, (b, wb) in enumerate(zip(blocks, w_blocks, strict=True))
     ]
     if not partials:
         return Sketch.empty(op)

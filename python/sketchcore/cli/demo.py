@@ -162,7 +162,8 @@ def _peak(fn):
     return out, seconds, max(peak[0], _rss_mib()) - start
 
 
-def run_demo(out: Any = "sketchcore-demo", *, quick: bool = False, k: int = 8, seed: int = 0, progress: bool = True) -> dict:
+def run_demo(out: Any = "sketchcore-demo", *, quick: bool = False, k: int = 8, seed: int = 0,
+             progress: bool = True) -> dict:
     """The main job end to end; returns the measured figures."""
     from sklearn.cluster import KMeans
     from sklearn.mixture import GaussianMixture
@@ -209,7 +210,8 @@ def run_demo(out: Any = "sketchcore-demo", *, quick: bool = False, k: int = 8, s
     ll_ours, ll_ref = gmm.score(U), ref_gmm.score(U)
 
     rows = [
-        ("sketch corpus (one pass)", f"{t_sketch:.2f}", f"{mem_sketch:.1f}", f"{report.frames} frames, m = {sk.sketch_size}"),
+        ("sketch corpus (one pass)", f"{t_sketch:.2f}", f"{mem_sketch:.1f}",
+         f"{report.frames} frames, m = {sk.sketch_size}"),
         ("CompressiveKMeans decode", f"{t_km:.2f}", f"{mem_km:.1f}", f"SSE ratio to KMeans {sse_ratio:.4f}"),
         ("CompressiveGMM decode", f"{t_gmm:.2f}", f"{mem_gmm:.1f}", f"log-lik/frame {ll_ours:.3f}"),
         ("load all frames (sklearn)", f"{t_load:.2f}", f"{mem_load:.1f}", f"{U.shape[0]} x {U.shape[1]} in memory"),
@@ -219,10 +221,10 @@ def run_demo(out: Any = "sketchcore-demo", *, quick: bool = False, k: int = 8, s
     widths = [max(len(r[i]) for r in rows + [("step", "time (s)", "peak MiB", "result")]) for i in range(4)]
     header = ("step", "time (s)", "peak MiB", "result")
     print()
-    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
     print("  ".join("-" * w for w in widths))
     for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
     print("(peak MiB: growth of the process's resident memory during the step)")
 
     figure = out / "demo.png"
@@ -242,7 +244,7 @@ def _figure(path: Path, km, mean, std, paths, cfg) -> None:
     centers = km.cluster_centers_ * std + mean  # back to log-mel dB
     order = np.argsort(-km.weights_)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [1, 1.4]})
-    for rank, c in enumerate(order):
+    for c in order:
         ax1.plot(centers[c], label=f"cluster {c} ({100 * km.weights_[c]:.0f}%)", lw=1.5)
     ax1.set(xlabel="mel band", ylabel="log power (dB)", title="Cluster centroids as spectral shapes")
     ax1.legend(fontsize=7, ncol=2)

@@ -146,6 +146,18 @@ class SketchOperator:
     (2, 8)
     """
 
+    dim: int
+    sketch_size: int
+    sigma: float
+    kind: str
+    radius: str
+    has_dither: bool
+    quantize: bool
+    seed: int
+    block_size: int | None
+    fingerprint: str
+    _dither: np.ndarray
+
     def __init__(
         self,
         dim: int,
@@ -178,7 +190,9 @@ class SketchOperator:
         if not isinstance(quantize, (bool, np.bool_)):
             raise InvalidParameterError(f"quantize must be a bool, got {quantize!r}")
         if quantize and not dither:
-            raise InvalidParameterError("quantize=True needs dither=True (the quantizer is unbiased only with a random phase)")
+            raise InvalidParameterError(
+                "quantize=True needs dither=True (the quantizer is unbiased only with a random phase)"
+            )
         self.quantize = bool(quantize)
         if seed is None:
             seed = int(np.random.SeedSequence().entropy)

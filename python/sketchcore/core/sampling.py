@@ -86,7 +86,7 @@ def _reservoir(chunks: Iterable[Any], k: int, rng: np.random.Generator) -> np.nd
             slots = (rng.random(rest.shape[0]) * (positions + 1)).astype(np.int64)
             keep = slots < k
             # Later rows overwrite earlier ones in stream order, as Algorithm R does.
-            for row, slot in zip(np.flatnonzero(keep), slots[keep]):
+            for row, slot in zip(np.flatnonzero(keep), slots[keep], strict=True):
                 reservoir[slot] = rest[row]
         seen += c.shape[0]
     if reservoir is None or seen == 0:

@@ -34,7 +34,8 @@ def as_data_matrix(X: Any, dim: int | None = None, *, name: str = "X") -> np.nda
     if kind not in "fiub":
         raise DTypeError(f"{name} must hold real numbers, got dtype {X.dtype}")
     if X.ndim != 2:
-        hint = " Reshape 1-D data with X.reshape(-1, 1) (one feature) or X.reshape(1, -1) (one sample)." if X.ndim == 1 else ""
+        hint = (" Reshape 1-D data with X.reshape(-1, 1) (one feature) or X.reshape(1, -1) (one sample)."
+                if X.ndim == 1 else "")
         raise DataShapeError(f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}.{hint}")
     if dim is not None and X.shape[1] != dim:
         raise DimensionMismatchError(f"{name} has {X.shape[1]} features but the operator expects {dim}")

@@ -77,7 +77,7 @@ def encode_sketch(sketch: Sketch, metadata: dict | None = None) -> bytes:
         "metadata": meta,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         "sketchcore_version": __version__,
-        "arrays": [[name, int(a.size)] for name, a in zip(names, arrays)],
+        "arrays": [[name, int(a.size)] for name, a in zip(names, arrays, strict=True)],
         "sample_capacity": int(sketch.sample_capacity),
     }
     head = json.dumps(header, sort_keys=True).encode("utf-8")
@@ -99,16 +99,10 @@ def decode_sketch(data: bytes, source: str = "<bytes>") -> Sketch:
     body, digest = data[:-_DIGEST], data[-_DIGEST:]
     if hashlib.sha256(body).digest() != digest:
         if version > FORMAT_VERSION:
-            raise UnsupportedFormatError(
-                f"{source}: format version {version} is newer than this sketchcore reads ({FORMAT_VERSION}); upgrade sketchcore",
-                path=source,
-            )
+            raise _newer(source, version)
         raise corrupt("checksum mismatch: truncated or corrupted")
     if version > FORMAT_VERSION:
-        raise UnsupportedFormatError(
-            f"{source}: format version {version} is newer than this sketchcore reads ({FORMAT_VERSION}); upgrade sketchcore",
-            path=source,
-        )
+        raise _newer(source, version)
     if version < 1:
         raise corrupt(f"unknown format version {version}")
     start = _PREFIX.size
@@ -119,7 +113,8 @@ def decode_sketch(data: bytes, source: str = "<bytes>") -> Sketch:
         lengths = [(name, int(n)) for name, n in header["arrays"]]
         payload = np.frombuffer(body, dtype="<f8", offset=start + head_len)
         names = [name for name, _ in lengths]
-        if names[:4] != list(_ARRAYS) or names[4:] not in ([], ["samples"]) or payload.size != sum(n for _, n in lengths):
+        known = names[:4] == list(_ARRAYS) and names[4:] in ([], ["samples"])
+        if not known or payload.size != sum(n for _, n in lengths):
             raise ValueError("payload size does not match the header")
         arrays, pos = {}, 0
         for name, n in lengths:
@@ -149,6 +144,14 @@ def decode_sketch(data: bytes, source: str = "<bytes>") -> Sketch:
         metadata=header.get("metadata"),
         samples=arrays.get("samples"),
         sample_capacity=int(header.get("sample_capacity", 0)),
+    )
+
+
+def _newer(source: str, version: int) -> UnsupportedFormatError:
+    return UnsupportedFormatError(
+        f"{source}: format version {version} is newer than this sketchcore reads ({FORMAT_VERSION}); "
+        "upgrade sketchcore",
+        path=source,
     )
 
 

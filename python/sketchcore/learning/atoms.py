@@ -123,9 +123,9 @@ class AtomModel:
         return a
 
     def bounds(self, k: int) -> list[tuple[float, float]]:
-        per = list(zip(self.lower, self.upper))
+        per = list(zip(self.lower, self.upper, strict=True))
         if self.gaussian:
-            per += list(zip(self.var_lower, self.var_upper))
+            per += list(zip(self.var_lower, self.var_upper, strict=True))
         return per * k
 
     def random_params(

@@ -292,7 +292,7 @@ def _cupy():
     return cupy
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _module(device_id: int, fast_math: bool = False):
     """The compiled kernels for one device (compiled once, then cached by CuPy too)."""
     cupy = _cupy()
