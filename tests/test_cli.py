@@ -375,3 +375,55 @@ def test_interrupted_sketch_says_how_to_resume(tmp_path, capsys, monkeypatch):
     assert main(["sketch", str(tmp_path), "-o", str(out)]) == 130
     err = capsys.readouterr().err
     assert "interrupted" in err and "--resume" in err and str(out) in err
+
+
+# --- the demo figure ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    pytest.importorskip("librosa")
+    pytest.importorskip("matplotlib")
+    from sketchcore.cli.demo import run_demo
+
+    return run_demo(tmp_path_factory.mktemp("demo"), quick=True, progress=False)
+
+
+def test_demo_figure_colours_legends_truth_and_comparison(demo):
+    from matplotlib.colors import to_rgb
+
+    from sketchcore.audio import extract_features, load_audio
+    from sketchcore.cli.demo import TRUTH_CLASSES, corpus_truth, truth_colors
+
+    fig, km, cfg = demo["fig"], demo["km"], demo["cfg"]
+    centroids, timeline, times, memory = fig.axes[:4]
+    k = len(km.weights_)
+    line_colour = {int(re.match(r"cluster (\d+)", line.get_label()).group(1)): to_rgb(line.get_color())
+                   for line in centroids.get_lines()}
+    assert sorted(line_colour) == list(range(k))
+    assert len(set(line_colour.values())) == k
+    # Each frame of a "clusters found" row has the colour of its cluster's centroid line.
+    img = np.asarray(timeline.get_images()[0].get_array())
+    width = img.shape[1]
+    truth = corpus_truth(demo["paths"][0].parent)
+    hop = cfg.hop_length / cfg.sample_rate
+    for i, path in enumerate(demo["paths"][:4]):
+        frames = extract_features(load_audio(path, cfg.sample_rate), cfg)
+        labels = km.predict((frames - demo["mean"]) / demo["std"])[:width]
+        np.testing.assert_allclose(img[3 * i + 1], [line_colour[c] for c in labels])
+        # ... and the row above it shows the true segments.
+        for start, end, what in truth[path.name]:
+            inside = np.flatnonzero((np.arange(width) * hop >= start) & (np.arange(width) * hop < end))
+            np.testing.assert_allclose(img[3 * i][inside], np.broadcast_to(truth_colors()[TRUTH_CLASSES.index(what)],
+                                                                          (len(inside), 3)))
+    assert centroids.get_legend() is not None and timeline.get_legend() is not None
+    legend = [t.get_text() for t in timeline.get_legend().get_texts()]
+    assert {f"cluster {c}" for c in range(k)} | {f"true: {name}" for name in TRUTH_CLASSES} == set(legend)
+    # The comparison the demo prints, drawn as printed (the GMM rows included, whatever their values).
+    comparison = demo["comparison"]
+    assert [p.get_width() for p in times.patches] == [row[1] for row in comparison]
+    assert [p.get_width() for p in memory.patches[: len(comparison)]] == [row[2] for row in comparison]
+    assert [t.get_text() for t in memory.get_yticklabels()] == [row[3] for row in comparison]
+    assert f"log-lik/frame {demo['loglik']:.3f}" in [row[3] for row in comparison]
+    assert any("sketchcore demo" in t.get_text() and "cores" in t.get_text() for t in fig.texts)
+    assert demo["figure"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

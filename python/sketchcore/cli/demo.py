@@ -21,7 +21,12 @@ from sketchcore import _core
 from sketchcore.exceptions import BackendUnavailableError
 from sketchcore.learning.estimators import CompressiveGMM, CompressiveKMeans
 
-__all__ = ["synthesize_corpus", "run_demo"]
+__all__ = ["synthesize_corpus", "corpus_truth", "run_demo", "demo_figure", "TRUTH_CLASSES"]
+
+#: The kinds of sound the synthetic corpus is made of (its ground truth).
+TRUTH_CLASSES = ("note, bright", "note, mellow", "note, hollow", "vowels", "noise", "silence")
+#: Ground-truth segments of the corpus, written beside the recordings.
+TRUTH_FILE = "truth.json"
 
 SAMPLE_RATE = 16_000
 VOWELS = {"a": (700, 1220, 2600), "i": (280, 2250, 2900), "u": (310, 870, 2250), "e": (400, 2000, 2550)}
@@ -93,22 +98,33 @@ def _noise(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def synthesize_corpus(folder: Any, n_files: int = 36, seconds: float = 8.0, seed: int = 0) -> list[Path]:
-    """Writes ``n_files`` deterministic WAV files of ``seconds`` each; returns their paths."""
+    """Writes ``n_files`` deterministic WAV files of ``seconds`` each; returns their paths.
+
+    The true segments (``[start s, end s, class]``, classes from
+    :data:`TRUTH_CLASSES`) go to ``truth.json`` in the folder (:func:`corpus_truth`).
+    """
+    import json
+
     import soundfile as sf
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     paths = []
+    truth: dict[str, list] = {}
     for i in range(n_files):
         n_total = int(seconds * SAMPLE_RATE)
         parts, used = [], 0
+        segments: list = []
         while used < n_total:
             n = min(int(rng.uniform(0.5, 2.0) * SAMPLE_RATE), n_total - used)
-            kind = rng.choice(["note", "note", "vowels", "noise", "silence"])
+            kind = str(rng.choice(["note", "note", "vowels", "noise", "silence"]))
+            label = kind
             if kind == "note":
                 f0 = rng.choice([110.0, 165.0, 220.0, 330.0, 440.0, 660.0])
-                parts.append(_note(rng, n, f0, rng.choice(["bright", "mellow", "hollow"])))
+                timbre = str(rng.choice(["bright", "mellow", "hollow"]))
+                label = f"note, {timbre}"
+                parts.append(_note(rng, n, f0, timbre))
             elif kind == "vowels":
                 parts.append(_vowels(rng, n))
             elif kind == "noise":
@@ -118,12 +134,23 @@ def synthesize_corpus(folder: Any, n_files: int = 36, seconds: float = 8.0, seed
                 tone -= np.convolve(tone, np.ones(400) / 400, mode="same")
                 level = 10 ** (rng.uniform(-3.0, -2.0)) * (1 + 0.5 * np.sin(np.linspace(0, 6, n)))
                 parts.append(level * tone / np.max(np.abs(tone)))
+            segments.append([used / SAMPLE_RATE, (used + n) / SAMPLE_RATE, label])
             used += n
         y = np.concatenate(parts).astype(np.float32)
         path = folder / f"recording_{i:03d}.wav"
         sf.write(path, y, SAMPLE_RATE, subtype="PCM_16")
         paths.append(path)
+        truth[path.name] = segments
+    (folder / TRUTH_FILE).write_text(json.dumps(truth, indent=1))
     return paths
+
+
+def corpus_truth(folder: Any) -> dict[str, list]:
+    """The true segments of a corpus from :func:`synthesize_corpus`: file name ->
+    ``[[start s, end s, class], ...]``."""
+    import json
+
+    return json.loads((Path(folder) / TRUTH_FILE).read_text())
 
 
 def _rss_mib() -> float:
@@ -163,8 +190,10 @@ def _peak(fn):
 
 
 def run_demo(out: Any = "sketchcore-demo", *, quick: bool = False, k: int = 8, seed: int = 0,
-             progress: bool = True) -> dict:
-    """The main job end to end; returns the measured figures."""
+             progress: bool = True, command: str | None = None) -> dict:
+    """The main job end to end; returns the measured figures (and the figure's
+    Figure object as ``"fig"``). ``command``: how the run was started, for the
+    figure's footer (default: the equivalent ``sketchcore demo`` command)."""
     from sklearn.cluster import KMeans
     from sklearn.mixture import GaussianMixture
 
@@ -228,36 +257,124 @@ def run_demo(out: Any = "sketchcore-demo", *, quick: bool = False, k: int = 8, s
     print("(peak MiB: growth of the process's resident memory during the step)")
 
     figure = out / "demo.png"
-    _figure(figure, km, mean, std, paths[:4], cfg)
+    comparison = [(r[0], float(r[1]), float(r[2]), r[3]) for r in rows]
+    fig = demo_figure(km, mean, std, paths[:4], cfg, corpus_truth(out / "corpus"), comparison,
+                      footer=f"{command or _command(out, quick, k, seed)}  |  {_machine()}")
+    fig.savefig(figure, dpi=100)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
     print(f"\nfigure: {figure}\nsketch: {sketch_file}")
-    return {"sse_ratio": sse_ratio, "loglik": ll_ours, "loglik_em": ll_ref, "figure": figure, "frames": report.frames}
+    return {"sse_ratio": sse_ratio, "loglik": ll_ours, "loglik_em": ll_ref, "figure": figure, "frames": report.frames,
+            "fig": fig, "comparison": comparison, "km": km, "mean": mean, "std": std, "cfg": cfg, "paths": paths}
 
 
-def _figure(path: Path, km, mean, std, paths, cfg) -> None:
+def _command(out: Any, quick: bool, k: int, seed: int) -> str:
+    return f"sketchcore demo --out {out} -k {k} --seed {seed}" + (" --quick" if quick else "")
+
+
+def _machine() -> str:
+    """One line naming the machine: CPU model, cores, SIMD level, sketchcore version."""
+    import os
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores, SIMD {_core.simd_level()}, {platform.system()}, "
+            f"sketchcore {_core.__version__}")
+
+
+def cluster_colors(k: int) -> np.ndarray:
+    """RGB colour of each cluster index (one palette for every panel of the demo figure)."""
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10" if k <= 10 else "tab20"]
+    return np.asarray([cmap(i % cmap.N)[:3] for i in range(k)])
+
+
+def truth_colors() -> np.ndarray:
+    """RGB colour of each class of :data:`TRUTH_CLASSES`."""
+    import matplotlib
+
+    cmap = matplotlib.colormaps["Dark2"]
+    return np.asarray([cmap(i)[:3] for i in range(len(TRUTH_CLASSES))])
+
+
+def demo_figure(km, mean, std, paths, cfg, truth: dict, comparison: list, footer: str = ""):
+    """The demo's figure (a matplotlib Figure, Agg backend).
+
+    Top left: the k-means centroids as spectral shapes; top right: for each
+    recording, its true segments above the clusters found, frame by frame
+    (a cluster has the same colour in both panels, and both have a legend);
+    bottom: the comparison with scikit-learn as printed (time and peak memory
+    of each step, each annotated with its result); footer: the command and
+    the machine.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     from sketchcore.audio.features import extract_features, load_audio
 
+    k = len(km.weights_)
+    colors = cluster_colors(k)
+    tcolors = truth_colors()
     centers = km.cluster_centers_ * std + mean  # back to log-mel dB
-    order = np.argsort(-km.weights_)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [1, 1.4]})
-    for c in order:
-        ax1.plot(centers[c], label=f"cluster {c} ({100 * km.weights_[c]:.0f}%)", lw=1.5)
+    fig = plt.figure(figsize=(14, 9.5))
+    grid = fig.add_gridspec(2, 2, width_ratios=[1, 1.5], height_ratios=[1.15, 1], hspace=0.5, wspace=0.42,
+                            left=0.14, right=0.98, top=0.95, bottom=0.08)
+    ax1, ax2 = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
+    ax3, ax4 = fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])
+    for c in np.argsort(-km.weights_):
+        ax1.plot(centers[c], color=colors[c], label=f"cluster {c} ({100 * km.weights_[c]:.0f}%)", lw=1.5)
     ax1.set(xlabel="mel band", ylabel="log power (dB)", title="Cluster centroids as spectral shapes")
-    ax1.legend(fontsize=7, ncol=2)
-    rows = []
+    ax1.legend(fontsize=7, ncol=2, title="clusters", title_fontsize=7)
+
+    hop = cfg.hop_length / cfg.sample_rate
+    labels, names = [], []
     for p in paths:
         f = extract_features(load_audio(p, cfg.sample_rate), cfg)
-        rows.append(km.predict((f - mean) / std))
-    width = min(len(r) for r in rows)
-    img = np.stack([r[:width] for r in rows])
-    ax2.imshow(img, aspect="auto", interpolation="nearest", cmap="tab10", vmin=0, vmax=9,
-               extent=[0, width * cfg.hop_length / cfg.sample_rate, len(rows) - 0.5, -0.5])
-    ax2.set_yticks(range(len(rows)), [Path(p).name for p in paths], fontsize=7)
-    ax2.set(xlabel="time (s)", title="Cluster occupancy over time")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+        labels.append(km.predict((f - mean) / std))
+        names.append(Path(p).name)
+    width = min(len(r) for r in labels)
+    times = np.arange(width) * hop
+    img = np.ones((3 * len(paths), width, 3))  # a white spacer row between recordings
+    ticks, ticklabels = [], []
+    for i, (lab, name) in enumerate(zip(labels, names, strict=True)):
+        classes = np.zeros(width, dtype=int)
+        for start, end, what in truth.get(name, []):
+            classes[(times >= start) & (times < end)] = TRUTH_CLASSES.index(what)
+        img[3 * i] = tcolors[classes]
+        img[3 * i + 1] = colors[lab[:width]]
+        ticks += [3 * i, 3 * i + 1]
+        ticklabels += [f"{name}: true", "clusters found"]
+    ax2.imshow(img, aspect="auto", interpolation="nearest", extent=(0.0, width * hop, len(img) - 0.5, -0.5))
+    ax2.set_yticks(ticks, ticklabels, fontsize=7)
+    ax2.set(xlabel="time (s)", title="True segments and the clusters found, frame by frame")
+    handles = [Patch(color=colors[c], label=f"cluster {c}") for c in range(k)]
+    handles += [Patch(color=tcolors[j], label=f"true: {name}") for j, name in enumerate(TRUTH_CLASSES)]
+    ax2.legend(handles=handles, fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.13))
+
+    steps = [row[0] for row in comparison]
+    ours = ["sklearn" not in step for step in steps]
+    bar_colors = ["tab:blue" if o else "tab:gray" for o in ours]
+    y = np.arange(len(steps))
+    ax3.barh(y, [row[1] for row in comparison], color=bar_colors)
+    ax3.set_yticks(y, steps, fontsize=8)
+    ax3.invert_yaxis()
+    ax3.set(xlabel="time (s)", title="sketchcore (blue) and scikit-learn (grey) on the same frames")
+    ax4.barh(y, [row[2] for row in comparison], color=bar_colors)
+    ax4.set_yticks(y, [row[3] for row in comparison], fontsize=8)
+    ax4.invert_yaxis()
+    ax4.set(xlabel="peak resident-memory growth (MiB)", title="memory of each step, and its result")
+    ax4.legend(handles=[Patch(color="tab:blue", label="sketchcore"), Patch(color="tab:gray", label="scikit-learn")],
+               fontsize=7, loc="lower right")
+    if footer:
+        fig.text(0.01, 0.005, footer, fontsize=7, family="monospace", va="bottom")
+    return fig
