@@ -20,14 +20,17 @@ def sketch_rust(
     X: np.ndarray,
     weights: np.ndarray | None = None,
     *,
-    n_threads: int | None = None,
+    n_threads: int = 0,
     simd: str | None = None,
 ) -> Sketch:
-    """Sketch of a validated float32/float64 matrix ``X`` with the Rust kernel."""
-    arrays = operator._arrays_for(X.dtype)
-    options = dict(quantize=operator.quantize, simd=simd, n_threads=n_threads)
+    """Sketch of a validated float32/float64 matrix ``X`` with the Rust kernel
+    (``n_threads=0``: all CPUs)."""
+    quantize = operator.quantize
     if operator.kind == "structured":
-        sums = _core.sketch_structured(X, *arrays, weights, **options)
+        signs, scales, xi = operator._arrays_for(X.dtype)
+        sums = _core.sketch_structured(X, signs, scales, xi, weights, quantize=quantize, simd=simd,
+                                       n_threads=n_threads)
     else:
-        sums = _core.sketch_dense(X, *arrays, weights, **options)
+        omega, xi = operator._arrays_for(X.dtype)
+        sums = _core.sketch_dense(X, omega, xi, weights, quantize=quantize, simd=simd, n_threads=n_threads)
     return Sketch(operator, *sums)

@@ -14,6 +14,7 @@ decoders' joint objective with the Rust atom kernels of ``sketchcore._core``
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -82,12 +83,15 @@ class AtomModel:
             return theta[:, : self.d], theta[:, self.d :]
         return theta, None
 
-    def _kernel_arrays(self, theta: np.ndarray, columns: slice = slice(None)) -> tuple[tuple, dict]:
+    def _kernel_arrays(
+        self, theta: np.ndarray, columns: slice = slice(None)
+    ) -> tuple[tuple[Any, np.ndarray, np.ndarray], dict[str, Any]]:
         """Positional (frequencies, dither, means) and keyword arguments of the
         Rust atom kernels for ``theta`` at the frequencies ``columns``."""
         means, var = self.split(np.asarray(theta, dtype=np.float64))
-        kwargs: dict = {"gain": self.gain}
-        if self.structured:
+        kwargs: dict[str, Any] = {"gain": self.gain}
+        frequencies: Any
+        if self._structured_base is not None:
             base = self._structured_base
             start = columns.indices(self.xi.shape[0])[0]
             frequencies = (base.signs, base.scales[columns], start, self._row_scales)
@@ -139,6 +143,7 @@ class AtomModel:
             means = rng.uniform(self.lower, self.upper, size=(count, self.d))
         if not self.gaussian:
             return means
+        assert var0 is not None, "Gaussian atoms need an initial variance"
         return np.hstack([means, np.broadcast_to(var0, (count, self.d))])
 
     # -- step 1: the atom most correlated with the residual -------------------
@@ -170,11 +175,13 @@ class AtomModel:
         inner, norm_sq, g_mean, g_var_c, g_var_n = _core.atom_correlation(
             *args, np.ascontiguousarray(r.real), np.ascontiguousarray(r.imag), gradients=True, **kwargs
         )
+        assert g_mean is not None  # returned with gradients=True
         c, n2 = float(inner[0]), float(norm_sq[0])
         n = math.sqrt(n2)
         grad_mean = g_mean[0]
         if not self.gaussian:
             return -c / n, -grad_mean / n
+        assert g_var_c is not None and g_var_n is not None  # returned for Gaussian atoms
         grad_var = -0.5 * g_var_c[0] / n + c * 0.5 * g_var_n[0] / (n2 * n)
         return -c / n, -np.concatenate([grad_mean / n, grad_var])
 

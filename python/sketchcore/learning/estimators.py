@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import numbers
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -87,14 +88,15 @@ class _CompressiveMixture(BaseEstimator):
         if self.sigma == "auto":
             sigma = estimate_cluster_scale(sample, self._n_components(), seed=seed)
         elif self.sigma == "envelope":
-            sigma = estimate_sigma(sample, seed=seed)
+            sigma = estimate_sigma(sample, seed=seed, return_history=False)
         else:
             sigma = float(self.sigma)
         return SketchOperator(d, m, sigma=sigma, kind=self.operator, seed=seed)
 
     def _fit_data(self, X: Any, sample_weight: Any) -> np.ndarray | None:
         if is_dask_array(X):
-            return self._fit_dask(X, sample_weight)
+            self._fit_dask(X, sample_weight)
+            return None
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=1)
         rng = check_random_state(self.random_state)
         sample = sample_windows(X, _SAMPLE_ROWS, seed=int(rng.randint(0, 2**31 - 1)))
@@ -167,7 +169,11 @@ class _CompressiveMixture(BaseEstimator):
         method = self.method
         if method == "auto":
             method = "clompr" if k <= AUTO_SPLIT_THRESHOLD else "split"
-        decode = {"split": split_decode, "batch": batch_clompr}.get(method, clompr)
+        decode: Callable[..., DecodeResult] = clompr
+        if method == "split":
+            decode = split_decode
+        elif method == "batch":
+            decode = batch_clompr
         # Small dense products: BLAS threads only add overhead here.
         with threadpool_limits(1, "blas"):
             for rep in range(self.n_replicates):
@@ -186,6 +192,7 @@ class _CompressiveMixture(BaseEstimator):
                 )
                 if best is None or result.residual < best.residual:
                     best = result
+        assert best is not None  # n_replicates >= 1
         self.decode_time_ = time.perf_counter() - t0
         self.sketch_ = sketch
         self.operator_ = op
@@ -499,6 +506,7 @@ class CompressiveGMM(DensityMixin, _CompressiveMixture):
         return self
 
     def _set_result(self, result: DecodeResult) -> None:
+        assert result.variances is not None  # Gaussian atoms
         self.means_ = result.means
         self.covariances_ = result.variances + self.reg_covar
         self.weights_ = result.weights

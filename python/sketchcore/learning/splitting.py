@@ -61,6 +61,7 @@ def split_decode(
     z_norm = _check_decode(z, n_atoms)
     d = model.d
     one = clompr(z, model, 1, rng=rng, var0=var0, start_pool=start_pool, n_starts=n_starts, max_iter=max_iter)
+    assert one.variances is not None  # Gaussian atoms
     theta = np.hstack([one.means, one.variances])
     alpha = _nnls_atoms(model.atoms(theta), z)
     level = 0
@@ -80,7 +81,7 @@ def split_decode(
         children = []
         for i in order:
             guided = None
-            if owner is not None and np.count_nonzero(owner == i) >= 4:
+            if pool is not None and owner is not None and np.count_nonzero(owner == i) >= 4:
                 guided = _two_means(pool[owner == i], rng=rng, jitter=0.5)
             if guided is not None:
                 means, variances = guided

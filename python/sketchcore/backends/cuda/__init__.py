@@ -102,7 +102,7 @@ def structured_launch_config(n: int, p: int, m: int, itemsize: int, *, target_bl
 
 
 def _nvrtc() -> ctypes.CDLL:
-    candidates = []
+    candidates: list[Path | str] = []
     try:
         import nvidia.cuda_nvrtc as pkg  # the nvidia-cuda-nvrtc-cu12 wheel
 
@@ -338,21 +338,23 @@ def sketch_cupy(op, X: Any, weights: Any = None, *, chunk_rows: int = 1 << 22, f
         strides = (np.int64(xc.strides[0] // dtype.itemsize), np.int64(xc.strides[1] // dtype.itemsize))
         if structured:
             p = op.block_size
-            cfg = structured_launch_config(rows, p, m, dtype.itemsize)
-            partial = cupy.empty(cfg.row_blocks * 2 * m, dtype=cupy.float64)
-            kernel((-(-m // p), cfg.row_blocks), (cfg.threads,),
+            scfg = structured_launch_config(rows, p, m, dtype.itemsize)
+            row_blocks = scfg.row_blocks
+            partial = cupy.empty(row_blocks * 2 * m, dtype=cupy.float64)
+            kernel((-(-m // p), row_blocks), (scfg.threads,),
                    (xc, *strides, np.int32(rows), np.int32(d), np.int32(p), signs, scales, xi, wc, np.int32(m),
-                    np.int32(cfg.rows_per_block), np.int32(op.quantize), partial),
+                    np.int32(scfg.rows_per_block), np.int32(op.quantize), partial),
                    shared_mem=p * dtype.itemsize)
         else:
             cfg = launch_config(rows, d, m, dtype.itemsize)
-            partial = cupy.empty(cfg.row_blocks * 2 * m, dtype=cupy.float64)
+            row_blocks = cfg.row_blocks
+            partial = cupy.empty(row_blocks * 2 * m, dtype=cupy.float64)
             kernel((-(-m // cfg.threads), cfg.row_blocks), (cfg.threads,),
                    (xc, *strides, np.int32(rows), np.int32(d), omega, xi, wc, np.int32(m),
                     np.int32(cfg.rows_per_block), np.int32(cfg.tile), np.int32(op.quantize), partial),
                    shared_mem=cfg.shared_bytes(d, dtype.itemsize))
         out = cupy.empty(2 * m, dtype=cupy.float64)
-        reduce((-(-2 * m // 256),), (256,), (partial, np.int32(cfg.row_blocks), np.int32(2 * m), out))
+        reduce((-(-2 * m // 256),), (256,), (partial, np.int32(row_blocks), np.int32(2 * m), out))
         total += out
         cupy.minimum(lower, xc.min(axis=0).astype(cupy.float64), out=lower)
         cupy.maximum(upper, xc.max(axis=0).astype(cupy.float64), out=upper)
