@@ -13,7 +13,6 @@ import numbers
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 from sketchcore.core.rng import StableRandom
 from sketchcore.core.sampling import draw_subset
@@ -536,6 +535,8 @@ class SketchOperator:
 
 def _fit_envelope(radii: np.ndarray, moduli: np.ndarray) -> float:
     """s^2 minimising sum (moduli - exp(-s^2 R^2 / 2))^2 (1-D, on log s^2)."""
+    from scipy.optimize import minimize_scalar  # here, not at the top: SciPy is slow to import
+
     r2 = radii * radii
 
     def loss(log_s2: float) -> float:

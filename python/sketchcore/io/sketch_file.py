@@ -50,7 +50,8 @@ from sketchcore.core.operator import SketchOperator
 from sketchcore.core.sketch import Sketch
 from sketchcore.exceptions import CorruptSketchFileError, OperatorMismatchError, UnsupportedFormatError
 
-__all__ = ["save_sketch", "load_sketch", "encode_sketch", "decode_sketch", "FORMAT_VERSION", "MAGIC"]
+__all__ = ["save_sketch", "load_sketch", "read_sketch_header", "encode_sketch", "decode_sketch", "FORMAT_VERSION",
+           "MAGIC"]
 
 MAGIC = b"SKETCHCORE\x00\x01"
 FORMAT_VERSION = 1
@@ -188,6 +189,22 @@ def load_sketch(path: Any) -> Sketch:
     with open(path, "rb") as f:
         data = f.read()
     return decode_sketch(data, str(path))
+
+
+def read_sketch_header(path: Any) -> dict:
+    """The JSON header of a sketch file (keys in the module docstring), read
+    after the whole file passed the checks of :func:`load_sketch`."""
+    load_sketch(path)
+    source = str(path)
+    try:
+        with open(path, "rb") as f:
+            _, _, head_len = _PREFIX.unpack(f.read(_PREFIX.size))
+            header = json.loads(f.read(head_len).decode("utf-8"))
+    except (struct.error, ValueError) as exc:  # the file changed since it was checked
+        raise CorruptSketchFileError(f"{source}: not a valid sketch file ({exc})", path=source) from None
+    if not isinstance(header, dict):
+        raise CorruptSketchFileError(f"{source}: not a valid sketch file", path=source)
+    return header
 
 
 registry.register_file_format(save_sketch, load_sketch)
