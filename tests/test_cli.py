@@ -91,7 +91,7 @@ def data():
 @pytest.fixture(scope="module")
 def fitted(data):
     km = sketchcore.CompressiveKMeans(3, n_replicates=1, random_state=0, compute_labels=False).fit(data)
-    gmm = sketchcore.CompressiveGMM(3, n_replicates=1, random_state=0, reg_covar=1e-4).fit(data)
+    gmm = sketchcore.CompressiveGMM(3, n_replicates=1, random_state=0, reg_covar=1e-4, operator="structured").fit(data)
     return {"kmeans": km, "gmm": gmm}
 
 
@@ -114,6 +114,7 @@ def test_model_file_round_trip(fitted, data, tmp_path, kind, suffix):
         np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
         assert loaded.score(X) == est.score(X) and loaded.compute_labels is False
     np.testing.assert_array_equal(loaded.weights_, est.weights_)
+    assert loaded.get_params() == est.get_params()
     assert loaded.residual_ == est.residual_ and loaded.n_features_in_ == 5
     saved = read_model(path)
     np.testing.assert_array_equal(saved.mean, mean)

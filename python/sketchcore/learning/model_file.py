@@ -287,7 +287,7 @@ def read_model(path: Any) -> SavedModel:
     params = _dict(state.get("params"))
     known = cls().get_params(deep=False)
     try:
-        est = cls(**{name: value for name, value in params.items() if name in known and name != "operator"})
+        est = cls(**{name: value for name, value in params.items() if name in known})
     except TypeError as exc:
         raise ModelFileError(f"{path}: bad estimator parameters ({exc})", path=str(path)) from exc
     if cls is CompressiveKMeans:
