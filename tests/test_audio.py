@@ -28,6 +28,7 @@ from sketchcore.audio import (  # noqa: E402
     load_audio,
     sketch_corpus,
 )
+from sketchcore.exceptions import InvalidParameterError  # noqa: E402
 
 
 def tone(sr, seconds, f0, seed=0, channels=1):
@@ -224,3 +225,14 @@ def test_demo_quick_runs_and_writes_figure(tmp_path):
     assert "SSE ratio to KMeans" in run.stdout and "sklearn GaussianMixture" in run.stdout
     png = tmp_path / "demo" / "demo.png"
     assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_feature_std_is_the_audio_auto_sigma(corpus):
+    from sketchcore.audio.pipeline import _corpus_operator
+
+    files = [str(p) for p in find_audio_files([corpus / "good"])]
+    auto = _corpus_operator(files, CFG, 200, "dense", "auto", 0, print)
+    named = _corpus_operator(files, CFG, 200, "dense", "feature-std", 0, print)
+    assert auto == named
+    with pytest.raises(InvalidParameterError):
+        _corpus_operator(files, CFG, 200, "dense", "cluster", 0, print)

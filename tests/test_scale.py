@@ -117,3 +117,17 @@ def test_cluster_scale_edge_cases():
     bad[7, 2] = np.nan
     with pytest.raises(NonFiniteError):
         estimate_cluster_scale(bad, 3)
+
+
+def test_sigma_strategies_have_names():
+    """The named strategies behind each sigma="auto": "envelope" for operators
+    built from data, "cluster" for the estimators."""
+    X = unit_mixture(5000, 6, k=3, seed=5)
+    by_name = sketchcore.SketchOperator.from_data(X, 100, sigma="envelope", seed=3)
+    assert by_name.sigma == sketchcore.SketchOperator.from_data(X, 100, seed=3).sigma == estimate_sigma(X, seed=3)
+    a = sketchcore.CompressiveKMeans(3, n_replicates=1, random_state=0).fit(X)
+    b = sketchcore.CompressiveKMeans(3, sigma="cluster", n_replicates=1, random_state=0).fit(X)
+    assert a.operator_.sigma == b.operator_.sigma
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+    with pytest.raises(InvalidParameterError):
+        sketchcore.SketchOperator.from_data(X, 100, sigma="cluster")

@@ -107,6 +107,10 @@ def sketch_corpus(
     ``metadata`` (JSON) is recorded in the sketch file of a new run; a resumed
     run keeps the checkpoint's.
 
+    ``sigma`` is a number, ``"feature-std"`` (1.2 x the geometric mean of the
+    per-feature standard deviations of the first files' frames; ``"auto"``,
+    the default, means this) or ``"envelope"`` (the envelope heuristic).
+
     Returns
     -------
     (Sketch, CorpusReport)
@@ -196,23 +200,25 @@ def sketch_corpus(
 #: Frames kept (a uniform sample) as starting points for the decoders.
 SAMPLE_CAPACITY = 1000
 
-#: sigma = AUTO_SIGMA_FACTOR x geometric mean of the per-feature standard deviations.
+#: ``sigma="feature-std"``: AUTO_SIGMA_FACTOR x the geometric mean of the
+#: per-feature standard deviations.
 AUTO_SIGMA_FACTOR = 1.2
 
 
 def _corpus_operator(files, cfg, sketch_size, kind, sigma, seed, warn):
     """Operator for the corpus, with sigma from the frames of the first readable files.
 
-    ``"auto"``: 1.2 x the geometric mean of the per-feature standard deviations
-    (about 0.8 in standardised units). Measured on the demo corpus (log-mel,
-    K = 8), decoding from the sketch alone: SSE ratio to KMeans 1.05-1.07 for
-    sigma 0.6-1.2 in standardised units (1.08 at 1.2 on the full demo corpus), while the envelope heuristic
-    (``"envelope"``, :func:`~sketchcore.estimate_sigma`) lands at 0.13 -- tight
-    clusters such as silence dominate the envelope of real audio -- and gives 10x.
+    ``"feature-std"`` (what ``"auto"`` means here): 1.2 x the geometric mean
+    of the per-feature standard deviations (about 0.8 in standardised units).
+    ``"envelope"``: the envelope heuristic (:func:`~sketchcore.estimate_sigma`),
+    which tight clusters such as silence pull far below the scale the
+    decoders need on real audio.
     """
     if isinstance(sigma, str):
-        if sigma not in ("auto", "envelope"):
-            raise InvalidParameterError(f"sigma must be 'auto', 'envelope' or a number, got {sigma!r}")
+        if sigma not in ("auto", "feature-std", "envelope"):
+            raise InvalidParameterError(
+                f"sigma must be 'feature-std' ('auto'), 'envelope' or a number, got {sigma!r}"
+            )
         sample, seen = [], 0
         for path in files:
             try:

@@ -103,7 +103,7 @@ def _sketch(args: argparse.Namespace) -> int:
 
     cfg = FeatureConfig(kind=args.features, sample_rate=args.sample_rate, hop_length=args.hop_length,
                         n_mfcc=args.n_mfcc, deltas=args.deltas, n_mels=args.n_mels, stack=args.stack)
-    sigma: float | str = args.sigma if args.sigma in ("auto", "envelope") else float(args.sigma)
+    sigma: float | str = args.sigma if args.sigma in ("auto", "feature-std", "envelope") else float(args.sigma)
     if args.max_components is not None and args.max_components < 1:
         raise InvalidParameterError(f"--max-components must be at least 1, got {args.max_components}")
     m = args.sketch_size or _sketch_size_for(cfg.dim, args.max_components or DEFAULT_MAX_COMPONENTS)
@@ -427,8 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="frequencies m (default: 5 (2d+1) K for --max-components K)")
     sketch.add_argument("--operator", choices=["dense", "structured"], default="dense")
     sketch.add_argument("--sigma", default="auto",
-                        help="'auto' (1.2 x the features' typical standard deviation), 'envelope' (the published "
-                        "heuristic) or a positive number")
+                        help="'feature-std' or 'auto' (1.2 x the features' typical standard deviation), "
+                        "'envelope' (the published heuristic) or a positive number")
     sketch.add_argument("--seed", type=int, default=0)
     sketch.add_argument("--resume", action="store_true", help="continue from OUTPUT if it exists")
     sketch.add_argument("--checkpoint-every", type=float, default=30.0, metavar="SECONDS")

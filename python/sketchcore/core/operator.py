@@ -10,7 +10,7 @@ import hashlib
 import json
 import math
 import numbers
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -90,6 +90,7 @@ def _adapted_radii(rng: StableRandom, n: int) -> np.ndarray:
 def _check_int(name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InvalidParameterError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
     if value < minimum:
         raise InvalidParameterError(f"{name} must be >= {minimum}, got {value}")
     return int(value)
@@ -241,6 +242,7 @@ class SketchOperator:
     def _block_columns(self, block: int) -> np.ndarray:
         """Integer matrix H D3 H D2 H D1 of one block restricted to its first
         d columns, as a (d, p) array: row l is the image of unit vector e_l."""
+        assert self.block_size is not None and self._signs is not None  # structured
         p, d = self.block_size, self.dim
         s = self._signs[3 * block : 3 * block + 3]
         a = np.zeros((d, p))
@@ -250,6 +252,7 @@ class SketchOperator:
         return fwht(a)
 
     def _generate_structured(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        assert self.block_size is not None  # structured
         m, p = self.sketch_size, self.block_size
         blocks = -(-m // p)
         rng = StableRandom(self.seed)
@@ -281,9 +284,11 @@ class SketchOperator:
         h = hashlib.sha256()
         h.update(json.dumps(self.get_params(), sort_keys=True).encode())
         if self.kind == "structured":
+            assert self._signs is not None and self._scales is not None
             h.update(self._signs.astype("<f8").tobytes())
             h.update(self._scales.astype("<f8").tobytes())
         else:
+            assert self._frequencies is not None
             h.update(self._frequencies.astype("<f8").tobytes())
         h.update(self._dither.astype("<f8").tobytes())
         return h.hexdigest()
@@ -298,6 +303,7 @@ class SketchOperator:
         memory) and cached; sketching never needs it.
         """
         if self._frequencies is None:
+            assert self.block_size is not None and self._scales is not None  # structured
             d, m, p = self.dim, self.sketch_size, self.block_size
             omega = np.empty((d, m))
             for b in range(-(-m // p)):
@@ -321,7 +327,9 @@ class SketchOperator:
     def nbytes(self) -> int:
         """Memory the operator needs to sketch (frequencies or signs and scales, dither)."""
         if self.kind == "structured":
+            assert self._signs is not None and self._scales is not None
             return self._signs.nbytes + self._scales.nbytes + self._dither.nbytes
+        assert self._frequencies is not None
         return self._frequencies.nbytes + self._dither.nbytes
 
     def project(self, points: np.ndarray) -> np.ndarray:
@@ -333,6 +341,7 @@ class SketchOperator:
         points = np.atleast_2d(np.asarray(points, dtype=np.float64))
         if self.kind != "structured" or self._frequencies is not None:
             return points @ self.frequencies
+        assert self.block_size is not None and self._signs is not None and self._scales is not None
         k, d, m, p = points.shape[0], self.dim, self.sketch_size, self.block_size
         blocks = -(-m // p)
         s = self._signs.reshape(blocks, 3, p)
@@ -372,7 +381,7 @@ class SketchOperator:
         }
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> SketchOperator:
+    def from_params(cls, params: dict[str, Any]) -> SketchOperator | StandardizedOperator:
         """Rebuilds an operator from :meth:`get_params` output."""
         p = dict(params)
         standardize = p.pop("standardize", None)
@@ -401,14 +410,16 @@ class SketchOperator:
         sigma_options: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> SketchOperator:
-        """Operator for data ``X``, with ``sigma="auto"`` estimated from a subset.
+        """Operator for data ``X``, with ``sigma="envelope"`` estimated from a subset.
 
         Parameters
         ----------
         X : array-like, dask array or iterable of chunks
             Only a subset is read (see :func:`estimate_sigma`).
         sketch_size : int
-        sigma : float or "auto", default="auto"
+        sigma : float, "envelope" or "auto", default="auto"
+            "envelope": the envelope heuristic (:func:`estimate_sigma`);
+            "auto" means "envelope" here.
         sigma_options : dict, optional
             Keyword arguments of :func:`estimate_sigma`; its
             seed defaults to this operator's ``seed`` when that is given.
@@ -418,14 +429,17 @@ class SketchOperator:
         options = dict(sigma_options or {})
         if kwargs.get("seed") is not None:
             options.setdefault("seed", kwargs["seed"])
+        value: float
         if isinstance(sigma, str):
-            if sigma != "auto":
-                raise InvalidParameterError(f"sigma must be a positive float or 'auto', got {sigma!r}")
-            sigma = estimate_sigma(X, **options)
+            if sigma not in ("auto", "envelope"):
+                raise InvalidParameterError(f"sigma must be a positive float, 'envelope' or 'auto', got {sigma!r}")
+            value = estimate_sigma(X, **options)
+        else:
+            value = sigma
         dim = kwargs.pop("dim", None)
         if dim is None:
             dim = X.shape[1] if hasattr(X, "shape") else draw_subset(X, 1).shape[1]
-        return cls(dim, sketch_size, sigma=sigma, **kwargs)
+        return cls(dim, sketch_size, sigma=value, **kwargs)
 
     def _arrays_for(self, dtype: np.dtype) -> tuple:
         """Kernel arrays converted to ``dtype``, cached: ``(omega, dither)`` for
@@ -434,8 +448,10 @@ class SketchOperator:
         if dtype not in self._by_dtype:
             xi = self._dither.astype(dtype) if self.has_dither else None
             if self.kind == "structured":
+                assert self._signs is not None and self._scales is not None
                 self._by_dtype[dtype] = (self._signs.astype(dtype), self._scales.astype(dtype), xi)
             else:
+                assert self._frequencies is not None
                 self._by_dtype[dtype] = (self._frequencies.astype(dtype), xi)
         return self._by_dtype[dtype]
 
@@ -548,6 +564,28 @@ def _fit_envelope(radii: np.ndarray, moduli: np.ndarray) -> float:
     return float(np.exp(res.x))
 
 
+@overload
+def estimate_sigma(
+    X: Any,
+    *,
+    n_samples: int = ...,
+    sketch_size: int = ...,
+    n_iter: int = ...,
+    n_bands: int = ...,
+    seed: int | None = ...,
+    return_history: Literal[False] = ...,
+) -> float: ...
+@overload
+def estimate_sigma(
+    X: Any,
+    *,
+    n_samples: int = ...,
+    sketch_size: int = ...,
+    n_iter: int = ...,
+    n_bands: int = ...,
+    seed: int | None = ...,
+    return_history: Literal[True],
+) -> tuple[float, list[float]]: ...
 def estimate_sigma(
     X: Any,
     *,
@@ -614,7 +652,7 @@ def estimate_sigma(
 
 
 
-def _rebuild_operator(params: dict[str, Any], fingerprint: str) -> SketchOperator:
+def _rebuild_operator(params: dict[str, Any], fingerprint: str) -> SketchOperator | StandardizedOperator:
     op = SketchOperator.from_params(params)
     if op.fingerprint != fingerprint:
         raise OperatorMismatchError(

@@ -70,7 +70,7 @@ class Sketch:
 
     def __init__(
         self,
-        operator: SketchOperator,
+        operator: SketchOperator | StandardizedOperator,
         cos_sums: np.ndarray,
         sin_sums: np.ndarray,
         weight: float,
@@ -105,7 +105,9 @@ class Sketch:
             raise InvalidParameterError(f"data box must have shape ({d},)")
 
     @classmethod
-    def empty(cls, operator: SketchOperator, *, decay: float = 1.0, sample_capacity: int = 0) -> Sketch:
+    def empty(
+        cls, operator: SketchOperator | StandardizedOperator, *, decay: float = 1.0, sample_capacity: int = 0
+    ) -> Sketch:
         """The sketch of no data: weight 0, the identity of ``+``."""
         m, d = operator.sketch_size, operator.dim
         return cls(operator, np.zeros(m), np.zeros(m), 0.0, 0, np.full(d, np.inf), np.full(d, -np.inf), decay=decay,
@@ -290,6 +292,7 @@ class Sketch:
                 total.sample_capacity = max(total.sample_capacity, s.sample_capacity)
                 total._merge_samples(s.samples, s.count)
             if total.privacy is not None:
+                assert s.privacy is not None  # checked by _check_compatible
                 total.privacy = compose_disjoint(total.privacy, s.privacy)
             total._add_sums(s)
         return total
@@ -325,7 +328,7 @@ class Sketch:
             and np.array_equal(self.upper, other.upper)
         )
 
-    __hash__ = None  # mutable
+    __hash__ = None  # type: ignore[assignment]  # mutable
 
     def __repr__(self) -> str:
         extra = (f", decay={self.decay}" if self.decay < 1 else "") + (", private" if self.privacy else "")
@@ -336,7 +339,7 @@ class Sketch:
 
 
 def sketch_array(
-    operator: SketchOperator,
+    operator: SketchOperator | StandardizedOperator,
     X: Any,
     weights: Any = None,
     *,

@@ -26,8 +26,19 @@ class StandardizedOperator:
     """
 
     kind = "standardized"
+    base: SketchOperator | StandardizedOperator
+    mean: np.ndarray
+    std: np.ndarray
+    dim: int
+    sketch_size: int
+    quantize: bool
+    has_dither: bool
+    radius: str
+    seed: int
+    sigma: float
+    fingerprint: str
 
-    def __init__(self, base: SketchOperator, mean: Any, std: Any) -> None:
+    def __init__(self, base: SketchOperator | StandardizedOperator, mean: Any, std: Any) -> None:
         mean = np.asarray(mean, dtype=np.float64)
         std = np.asarray(std, dtype=np.float64)
         if mean.shape != (base.dim,) or std.shape != (base.dim,):

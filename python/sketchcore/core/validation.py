@@ -39,6 +39,7 @@ def as_data_matrix(X: Any, dim: int | None = None, *, name: str = "X") -> np.nda
         raise DataShapeError(f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}.{hint}")
     if dim is not None and X.shape[1] != dim:
         raise DimensionMismatchError(f"{name} has {X.shape[1]} features but the operator expects {dim}")
+    target: np.dtype
     if X.dtype == np.float32 or X.dtype == np.float16:
         target = np.dtype(np.float32)
     else:

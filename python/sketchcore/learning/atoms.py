@@ -166,8 +166,7 @@ class AtomModel:
         For a dense operator in more than :data:`BLAS_SINGLE_ATOM_ABOVE_DIM`
         dimensions the NumPy version is used: one atom is a pair of
         matrix-vector products, bound by memory bandwidth, and BLAS streams
-        Omega faster than the kernel's blocked reads (d = 256, m = 8192:
-        2.7 vs 5.1 ms; d = 512: 4.2 vs 10 ms; at d = 64 the kernel is faster).
+        Omega faster than the kernel's blocked reads.
         """
         if not self.structured and self.d > BLAS_SINGLE_ATOM_ABOVE_DIM:
             return self.neg_correlation_and_grad_reference(theta, r)

@@ -18,12 +18,12 @@ def estimate_cluster_scale(X: Any, n_clusters: int, *, n_samples: int = 5000, se
     one k-means run (scikit-learn, ``n_init=1``) with ``n_clusters`` clusters.
 
     The frequency scale the mixture decoders need is the spread of one
-    component. The envelope heuristic (:func:`~sketchcore.core.operator.estimate_sigma`) measures it
-    well when components overlap, but with many well-separated components
-    the envelope also decays with the distances between them: on 64
-    components in d = 12 with standard deviations in [0.5, 1.5] it returns
-    2.4 where this returns 1.05 (the true RMS is 1.04), and a GMM decoded at
-    2.4 misses variances by +-25%. Deterministic given the seed.
+    component. The envelope heuristic
+    (:func:`~sketchcore.core.operator.estimate_sigma`) measures it well when
+    components overlap, but with many well-separated components the envelope
+    also decays with the distances between them and the estimate is too
+    large (``tests/test_scale.py`` shows a case). This is the estimators'
+    ``sigma="cluster"`` (their default). Deterministic given the seed.
 
     Parameters
     ----------

@@ -46,9 +46,8 @@ _SAMPLE_ROWS = 5000
 def default_sketch_size(n_components: int, dim: int, covariance: bool = False) -> int:
     """Default m: 5 K d for k-means, 5 (2d + 1) K for diagonal GMMs, at least 100.
 
-    Measured (``examples/quality_check.py --ratios``; K = 10 unit Gaussians, N = 1e5):
-    with the Gaussian-atom decoder the k-means SSE is within 0.1% of
-    scikit-learn's from m = 5 K d at d = 10 and from m = 2 K d at d = 64.
+    ``python examples/quality_check.py kmeans --ratios ...`` measures the
+    quality against m.
     """
     m = 5 * (2 * dim + 1) * n_components if covariance else 5 * n_components * dim
     return max(100, int(m))
@@ -59,7 +58,7 @@ class _CompressiveMixture(BaseEstimator):
 
     _parameter_constraints: dict = {
         "sketch_size": [Interval(numbers.Integral, 1, None, closed="left"), None],
-        "sigma": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({"auto", "envelope"})],
+        "sigma": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({"auto", "cluster", "envelope"})],
         "operator": [StrOptions(set(OPERATOR_KINDS)), SketchOperator],
         "n_replicates": [Interval(numbers.Integral, 1, None, closed="left")],
         "method": [StrOptions({"auto", "clompr", "batch", "split"})],
@@ -85,7 +84,7 @@ class _CompressiveMixture(BaseEstimator):
             return self.operator
         m = self.sketch_size or default_sketch_size(self._n_components(), d, self._gaussian_output)
         seed = int(rng.randint(0, 2**31 - 1))
-        if self.sigma == "auto":
+        if self.sigma in ("auto", "cluster"):
             sigma = estimate_cluster_scale(sample, self._n_components(), seed=seed)
         elif self.sigma == "envelope":
             sigma = estimate_sigma(sample, seed=seed, return_history=False)
@@ -278,21 +277,20 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
     CL-OMPR. Each cluster is modelled as a Gaussian atom with its own diagonal
     spread, and its mean is the centroid: Dirac atoms (the classic formulation)
     are biased when clusters have spread, because the spread damps the sketch
-    at high frequencies; the Gaussian atoms remove that bias (measured: SSE
-    within 0.1% of Lloyd's k-means where Dirac atoms are 9-24% above).
+    at high frequencies; the Gaussian atoms remove that bias.
 
     Parameters
     ----------
     n_clusters : int, default=8
     sketch_size : int, optional
         Frequencies m (default :func:`default_sketch_size`, 5 K d, >= 100).
-    sigma : float, "auto" or "envelope", default="auto"
-        Frequency scale. "auto": the RMS within-cluster standard deviation
-        of a k-means run on the rows sampled for start points
-        (:func:`~sketchcore.learning.cluster_scale.estimate_cluster_scale`); "envelope": the
-        published envelope heuristic (:func:`~sketchcore.estimate_sigma`),
-        which overestimates the scale when many components are well
-        separated (2.4 instead of 1.0 for K = 64, d = 12).
+    sigma : float, "cluster", "envelope" or "auto", default="auto"
+        Frequency scale. "cluster": the RMS within-cluster standard
+        deviation of a k-means run on the rows sampled for start points
+        (:func:`~sketchcore.learning.cluster_scale.estimate_cluster_scale`);
+        "envelope": the published envelope heuristic
+        (:func:`~sketchcore.estimate_sigma`), which overestimates the scale
+        when many components are well separated. "auto" is "cluster".
     operator : {"dense", "structured"} or SketchOperator, default="dense"
     n_replicates : int, default=3
         Independent decoding runs; the smallest residual wins.
@@ -303,15 +301,10 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
         refinement, batched replacement rounds, merge moves). "batch":
         CL-OMPR adding atoms in doubling batches. "auto": "clompr" up to
         :data:`AUTO_SPLIT_THRESHOLD` (15) components, "split" above.
-        Measured (diagonal mixtures, d = 12 unless stated, one replicate,
-        ``python examples/benchmark_large_k.py``; held-out log-likelihood
-        per sample): K = 10, d = 10 (overlapping unit clusters, 5 seeds):
-        clompr and split both within 0.0012 of EM, 0.4-1.3 s; K = 16:
-        split 0.5 s, clompr 0.7 s, both 0.004 below the true model;
-        K = 32 (3 seeds): split 1.4-1.7 s, clompr 2.8-3.1 s, both
-        0.008-0.010 below the true model; K = 64, m = 1e4: split 7 s,
-        clompr 20 s, both 0.007 below the true model (0.19 above EM);
-        batch is faster but less reliable (0.3-0.8 below at K = 64).
+        "clompr" and "split" reach the same quality on the test suite's
+        mixtures, "split" in about half the time from K = 16 on; "batch" is
+        faster still but less reliable at large K
+        (``python examples/benchmark_large_k.py`` compares them).
     max_iter : int, default=300
         L-BFGS-B iterations per optimisation.
     n_starts : int, default=64

@@ -35,8 +35,10 @@ def split_decode(
     (the heaviest by NNLS weight first when fewer splits remain than atoms;
     atoms NNLS gives no weight are dropped) in two and refit the weights by
     NNLS; once K atoms are in, refine all of them jointly against the sketch,
-    run ``n_polish`` batched replacement rounds (:func:`batch_clompr`,
-    default ceil(log2 K) + 2), then merge moves (:func:`merge_moves`: two
+    run ``n_polish`` batched replacement rounds (as in
+    :func:`~sketchcore.learning.batch.batch_clompr`, default
+    ceil(log2 K) + 2), then merge moves
+    (:func:`~sketchcore.learning.merge_moves.merge_moves`: two
     atoms on one cluster merged, the freed atom spent where the residual is
     largest, kept when the residual drops), which repair the local optima
     splitting is prone to on overlapping clusters.
@@ -45,16 +47,15 @@ def split_decode(
     sketch's uniform sample, as for CL-OMPR's start points), the points the
     current mixture assigns to it are cut in two by 2-means (started from
     the principal axis, randomly tilted so that replicates explore different
-    splits: at K = 10 on overlapping mixtures this took the SSE ratio from
-    1.12 / 1.06 / 1.00 / 1.13 / 1.00 to 1.0001 on 4 of 5 seeds) and the
-    children start at the two groups' means and variances; otherwise (or with fewer
-    than 4 points) at mean +- one standard deviation along its coordinate of
-    largest variance, that variance quartered. Measured on well-separated
-    mixtures (K = 64, d = 12): refining jointly at every level, as published,
-    ends 0.18 nats/sample below the true model where proposing splits
-    level by level and refining once at K ends 0.007 below (a coarse atom
-    spanning several clusters is nearly invisible at frequencies fit for one
-    cluster, so refining it moves it between clusters).
+    splits) and the children start at the two groups' means and variances;
+    otherwise (or with fewer than 4 points) at mean +- one standard
+    deviation along its coordinate of largest variance, that variance
+    quartered.
+
+    Unlike the published algorithm, which refines jointly at every level,
+    splits are proposed level by level and the atoms refined once all K are
+    in: a coarse atom spanning several clusters is nearly invisible at
+    frequencies fit for one cluster, so refining it moves it between clusters.
     """
     if not model.gaussian:
         raise InvalidParameterError("hierarchical splitting needs Gaussian atoms")

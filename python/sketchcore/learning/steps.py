@@ -78,7 +78,7 @@ def _refine(model: AtomModel, z: np.ndarray, theta: np.ndarray, alpha: np.ndarra
     The weights are optimised as beta = K alpha: the objective's gradient in
     the atom parameters carries a factor alpha ~ 1/K that the weights'
     gradient lacks, and this rescaling evens out the curvatures L-BFGS
-    starts from (measured at K = 128: the same quality in fewer iterations).
+    starts from.
     """
     k = theta.shape[0]
     n = k * model.n_params
@@ -111,9 +111,7 @@ def _new_atoms(
     from each other: candidates are scored as in CL-OMPR step 1 and tried best
     first; each is optimised (L-BFGS-B on its correlation) and kept unless its
     mean lies within about half a standard deviation (per coordinate, on
-    average) of a mean already kept in this batch (measured at K = 128: a
-    one-standard-deviation rule rejected useful atoms, 0.41 vs 0.32
-    nats/sample below the true model)."""
+    average) of a mean already kept in this batch."""
     n_cand = max(n_starts, 4 * count) if start_pool is not None else max(8 * n_starts, 8 * count)
     cand = model.random_params(rng, n_cand, var0, start_pool)
     order = np.argsort(-model.correlation(cand, r))
