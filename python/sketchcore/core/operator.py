@@ -21,10 +21,37 @@ from sketchcore.core.standardized import StandardizedOperator
 from sketchcore.core.validation import check_finite_rows
 from sketchcore.exceptions import EmptySketchError, InvalidParameterError, OperatorMismatchError
 
-__all__ = ["SketchOperator", "StandardizedOperator", "estimate_sigma", "RADIUS_LAWS", "OPERATOR_KINDS"]
+__all__ = [
+    "SketchOperator",
+    "StandardizedOperator",
+    "estimate_sigma",
+    "RADIUS_LAWS",
+    "OPERATOR_KINDS",
+    "MAX_DIM",
+    "MAX_SKETCH_SIZE",
+    "MAX_DENSE_ENTRIES",
+    "MAX_SEED",
+]
 
 RADIUS_LAWS = ("gaussian", "folded", "adapted")
-OPERATOR_KINDS = ("dense", "structured")
+OPERATOR_KINDS = ("dense", "structured", "sparse")
+
+#: Non-zero coordinates per frequency of a ``kind="sparse"`` operator by default.
+DEFAULT_SUPPORT = 4
+
+#: Largest data dimension d an operator accepts.
+MAX_DIM = 1 << 20
+#: Largest sketch size m (the sums alone then take 256 MiB).
+MAX_SKETCH_SIZE = 1 << 24
+#: Largest d x m of a dense operator (its frequency matrix then takes 2 GiB);
+#: structured operators take O(m + d) memory and have no such bound.
+MAX_DENSE_ENTRIES = 1 << 28
+#: Seeds are integers in [0, MAX_SEED] (128 bits, as ``SeedSequence().entropy``).
+MAX_SEED = (1 << 128) - 1
+
+#: Vectors of length p transformed at once when a structured operator is built
+#: (bounds its scratch memory to about 8 x this many bytes per buffer).
+_TRANSFORM_BATCH = 1 << 21
 
 #: Probability of the chi(2) component of the envelope used to sample the
 #: adapted radius (see :func:`_adapted_radii`).
@@ -87,12 +114,14 @@ def _adapted_radii(rng: StableRandom, n: int) -> np.ndarray:
     return out
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
+def _check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InvalidParameterError(f"{name} must be an integer, got {value!r}")
     value = int(value)
     if value < minimum:
         raise InvalidParameterError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise InvalidParameterError(f"{name} must be <= {maximum}, got {value}")
     return int(value)
 
 
@@ -109,9 +138,13 @@ class SketchOperator:
         Number m of frequencies (>= 1).
     sigma : float, default=1.0
         Scale of the data: frequencies are ``omega = (R / sigma) u``.
-    kind : {"dense", "structured"}, default="dense"
-        How frequencies are stored and applied. ``"dense"`` keeps the d x m
-        matrix (cost O(d m) per sample). ``"structured"`` uses blocks of
+    kind : {"dense", "structured", "sparse"}, default="dense"
+        How frequencies are drawn, stored and applied. ``"dense"`` keeps the
+        d x m matrix (cost O(d m) per sample), directions uniform on the
+        sphere. ``"sparse"``: each direction is uniform on the sphere of
+        ``support`` coordinates chosen at random (stored like ``"dense"``);
+        the sketch then measures low-dimensional marginals, which is what
+        diagonal Gaussian mixtures of real features need. ``"structured"`` uses blocks of
         H D3 H D2 H D1 (Walsh-Hadamard H, random signs D; D1 shared by the
         blocks) over the data padded to p = 2^ceil(log2 d), one radius per
         frequency: O(m log p) per sample and O(m) memory; directions within a
@@ -129,6 +162,10 @@ class SketchOperator:
     seed : int or None, default=None
         Seed of the generator. ``None`` draws one from the operating system;
         it is stored in :attr:`seed` so the operator can always be rebuilt.
+    support : int, optional
+        ``kind="sparse"`` only: non-zero coordinates per frequency (default
+        :data:`DEFAULT_SUPPORT`, at most d). With ``radius="gaussian"`` the
+        radius is chi(support), so the non-zero entries are N(0, 1/sigma^2).
 
     Notes
     -----
@@ -137,7 +174,9 @@ class SketchOperator:
     (see :mod:`sketchcore.core.rng`), so a seed gives bit-identical frequencies
     on every machine and backend. Draw order: the m x d direction normals
     (frequency by frequency; for ``"structured"``, the p signs of the shared
-    D1, then D2 and D3 block by block, instead), then the radii, then the dither.
+    D1, then D2 and D3 block by block, instead; for ``"sparse"``, m x support
+    uniforms choosing the coordinates, then the m x support normals), then the
+    radii, then the dither.
 
     Examples
     --------
@@ -169,19 +208,32 @@ class SketchOperator:
         dither: bool = False,
         quantize: bool = False,
         seed: int | None = None,
+        support: int | None = None,
     ) -> None:
-        self.dim = _check_int("dim", dim, 1)
-        self.sketch_size = _check_int("sketch_size", sketch_size, 1)
+        self.dim = _check_int("dim", dim, 1, MAX_DIM)
+        self.sketch_size = _check_int("sketch_size", sketch_size, 1, MAX_SKETCH_SIZE)
         if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real):
             raise InvalidParameterError(f"sigma must be a positive float, got {sigma!r}")
         sigma = float(sigma)
         if not (math.isfinite(sigma) and sigma > 0.0):
             raise InvalidParameterError(f"sigma must be a positive finite float, got {sigma!r}")
         self.sigma = sigma
-        if kind not in OPERATOR_KINDS:
+        if not isinstance(kind, str) or kind not in OPERATOR_KINDS:
             raise InvalidParameterError(f"kind must be one of {OPERATOR_KINDS}, got {kind!r}")
         self.kind = kind
-        if radius not in RADIUS_LAWS:
+        if kind == "sparse":
+            support = DEFAULT_SUPPORT if support is None else support
+            self.support: int | None = _check_int("support", support, 1, MAX_DIM)
+        elif support is not None:
+            raise InvalidParameterError(f"support applies to kind='sparse' only, not kind={kind!r}")
+        else:
+            self.support = None
+        if kind != "structured" and self.dim * self.sketch_size > MAX_DENSE_ENTRIES:
+            raise InvalidParameterError(
+                f"a dense operator of dim {self.dim} and sketch_size {self.sketch_size} would hold "
+                f"{self.dim * self.sketch_size} frequencies (at most {MAX_DENSE_ENTRIES}); use kind='structured'"
+            )
+        if not isinstance(radius, str) or radius not in RADIUS_LAWS:
             raise InvalidParameterError(f"radius must be one of {RADIUS_LAWS}, got {radius!r}")
         self.radius = radius
         if not isinstance(dither, (bool, np.bool_)):
@@ -196,7 +248,7 @@ class SketchOperator:
         self.quantize = bool(quantize)
         if seed is None:
             seed = int(np.random.SeedSequence().entropy)
-        self.seed = _check_int("seed", seed, 0)
+        self.seed = _check_int("seed", seed, 0, MAX_SEED)
         self._frequencies: np.ndarray | None = None
         self._squared: np.ndarray | None = None
         self._signs: np.ndarray | None = None
@@ -215,20 +267,50 @@ class SketchOperator:
     def _generate(self) -> tuple[np.ndarray, np.ndarray]:
         d, m = self.dim, self.sketch_size
         rng = StableRandom(self.seed)
-        g = rng.normal(m * d).reshape(m, d)
+        if self.kind == "sparse":
+            g = self._sparse_normals(rng)
+        else:
+            g = rng.normal(m * d).reshape(m, d)
         norms = _row_norms(g)
         # A zero normal vector has probability 0; guard anyway.
         norms = np.where(norms > 0.0, norms, 1.0)
         directions = g / norms[:, None]
         radii = self._draw_radii(rng)
-        freqs = np.ascontiguousarray((directions * (radii / self.sigma)[:, None]).T)
+        with np.errstate(over="ignore"):
+            freqs = np.ascontiguousarray((directions * (radii / self.sigma)[:, None]).T)
+        if not np.all(np.isfinite(freqs)):
+            raise InvalidParameterError(f"sigma={self.sigma!r} is too small: the frequencies overflow")
         freqs.setflags(write=False)
         return freqs, self._draw_dither(rng)
+
+    def _sparse_normals(self, rng: StableRandom) -> np.ndarray:
+        """(m, d) rows with ``min(support, d)`` standard normals at distinct random
+        coordinates and zeros elsewhere.
+
+        Coordinates are chosen by Floyd's algorithm driven by uniforms
+        (``floor(u * (j + 1))``: one correctly rounded product), so the
+        choice is the same on every machine; O(m support) memory. A frequency
+        touching few coordinates measures low-dimensional marginals of the
+        data, which makes the per-coordinate spreads of diagonal Gaussians
+        identifiable from the sketch; a dense direction in many dimensions
+        sees mostly the average spread over all coordinates.
+        """
+        d, m = self.dim, self.sketch_size
+        s = min(self.support or d, d)
+        u = rng.uniform(m * s).reshape(m, s)
+        cols = np.empty((m, s), dtype=np.int64)
+        for i, j in enumerate(range(d - s, d)):
+            t = np.minimum((u[:, i] * (j + 1)).astype(np.int64), j)
+            taken = (cols[:, :i] == t[:, None]).any(axis=1)
+            cols[:, i] = np.where(taken, j, t)
+        g = np.zeros((m, d))
+        g[np.arange(m)[:, None], cols] = rng.normal(m * s).reshape(m, s)
+        return g
 
     def _draw_radii(self, rng: StableRandom) -> np.ndarray:
         m = self.sketch_size
         if self.radius == "gaussian":
-            return _chi(rng, self.dim, m)
+            return _chi(rng, min(self.support or self.dim, self.dim), m)
         if self.radius == "folded":
             return np.abs(rng.normal(m))
         return _adapted_radii(rng, m)
@@ -251,6 +333,39 @@ class SketchOperator:
         a = fwht(a) * s[2]
         return fwht(a)
 
+    def _block_row_norms2(self, block: int, rows: int) -> np.ndarray:
+        """Squared norms of the first ``rows`` rows of block ``block``'s integer
+        matrix H D3 H D2 H D1 restricted to its first d columns.
+
+        O(p) memory and O(min(rows, d) p log p) time: the transforms run over
+        at most ``_TRANSFORM_BATCH`` vectors at a time, either over the d unit
+        columns (when d <= rows) or over the ``rows`` unit rows (row j of the
+        matrix is D1 H D2 H D3 H e_j). Either way the squares are added in
+        column order, so the result is the same float64 bits.
+        """
+        assert self.block_size is not None and self._signs is not None  # structured
+        p, d = self.block_size, self.dim
+        s1, s2, s3 = self._signs[3 * block : 3 * block + 3]
+        batch = max(1, _TRANSFORM_BATCH // p)
+        acc = np.zeros(rows)
+        if d <= rows:
+            for l0 in range(0, d, batch):
+                l1 = min(d, l0 + batch)
+                a = np.zeros((l1 - l0, p))
+                a[np.arange(l1 - l0), np.arange(l0, l1)] = s1[l0:l1]
+                a = fwht(fwht(fwht(a) * s2) * s3)[:, :rows]
+                # acc + sum over these columns, one column after the other.
+                acc = np.concatenate([acc[None, :], a * a]).sum(axis=0)
+            return acc
+        for j0 in range(0, rows, batch):
+            j1 = min(rows, j0 + batch)
+            a = np.zeros((j1 - j0, p))
+            a[np.arange(j1 - j0), np.arange(j0, j1)] = 1.0
+            a = (fwht(fwht(fwht(a) * s3) * s2) * s1)[:, :d]
+            cols = np.ascontiguousarray(a.T)
+            acc[j0:j1] = (cols * cols).sum(axis=0)
+        return acc
+
     def _generate_structured(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         assert self.block_size is not None  # structured
         m, p = self.sketch_size, self.block_size
@@ -268,13 +383,11 @@ class SketchOperator:
         # Rows of the integer block matrix restricted to the d real coordinates
         # have norms N_j (exact: sums of squared integers); the frequency
         # applied is scale_j * row with scale_j = R_j / (sigma N_j).
-        norms = np.empty(blocks * p)
-        for b in range(blocks):
-            cols = self._block_columns(b)
-            norms[b * p : (b + 1) * p] = np.sqrt((cols * cols).sum(axis=0))
-        norms = norms[:m]
-        with np.errstate(divide="ignore"):
+        norms = np.sqrt(np.concatenate([self._block_row_norms2(b, min(p, m - b * p)) for b in range(blocks)]))
+        with np.errstate(divide="ignore", over="ignore"):
             scales = np.where(norms > 0, radii / self.sigma / np.where(norms > 0, norms, 1.0), 0.0)
+        if not np.all(np.isfinite(scales)):
+            raise InvalidParameterError(f"sigma={self.sigma!r} is too small: the frequencies overflow")
         dither = self._draw_dither(rng)
         signs.setflags(write=False)
         scales.setflags(write=False)
@@ -378,6 +491,9 @@ class SketchOperator:
             "dither": self.has_dither,
             "quantize": self.quantize,
             "seed": self.seed,
+            # Only sparse operators carry the key: fingerprints of the other
+            # kinds stay those of files written before it existed.
+            **({"support": self.support} if self.kind == "sparse" else {}),
         }
 
     @classmethod
@@ -398,6 +514,7 @@ class SketchOperator:
             dither=p.pop("dither"),
             quantize=p.pop("quantize", False),
             seed=p.pop("seed"),
+            support=p.pop("support", None),
         )
 
     @classmethod
