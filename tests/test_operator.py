@@ -154,7 +154,10 @@ def test_stable_normals_and_log():
         dict(dim=3, sketch_size=5, sigma=math.inf),
         dict(dim=3, sketch_size=5, sigma="big"),
         dict(dim=3, sketch_size=5, radius="cauchy"),
-        dict(dim=3, sketch_size=5, kind="sparse"),
+        dict(dim=3, sketch_size=5, kind="sparse-ish"),
+        dict(dim=3, sketch_size=5, kind="sparse", support=0),
+        dict(dim=3, sketch_size=5, kind="sparse", support=2.5),
+        dict(dim=3, sketch_size=5, kind="dense", support=2),
         dict(dim=3, sketch_size=5, dither="yes"),
         dict(dim=3, sketch_size=5, seed=-1),
         dict(dim=3, sketch_size=5, seed=1.5),
@@ -197,3 +200,40 @@ def test_structured_directions_orthogonal_within_block():
 def test_structured_radius_laws(law, cdf):
     op = sketchcore.SketchOperator(12, 20000, kind="structured", radius=law, seed=31)
     assert stats.kstest(_radii(op), cdf).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("d, support", [(1, 4), (3, 4), (7, 2), (60, 4), (61, 1), (200, 8)])
+def test_sparse_operator_law(d, support):
+    m = 4000
+    op = sketchcore.SketchOperator(d, m, kind="sparse", support=support, radius="gaussian", sigma=0.5, seed=d)
+    w = op.frequencies
+    s = min(support, d)
+    nonzero = w != 0
+    assert w.shape == (d, m) and np.all(nonzero.sum(axis=0) == s)
+    # Coordinates chosen uniformly: each is touched by m s / d frequencies on
+    # average (binomial counts, 5 standard deviations).
+    counts = nonzero.sum(axis=1)
+    p = s / d
+    assert np.all(np.abs(counts - m * p) <= 5 * np.sqrt(m * p * (1 - p)) + 1e-9)
+    # Gaussian radius of `support` normals: non-zero entries are N(0, 1/sigma^2).
+    vals = w[nonzero] * op.sigma
+    assert abs(vals.var() - 1.0) < 0.1 and abs(vals.mean()) < 0.05
+    # Rebuilt from its parameters (as a file does), bit for bit.
+    again = sketchcore.SketchOperator.from_params(op.get_params())
+    assert again.fingerprint == op.fingerprint and np.array_equal(again.frequencies, w)
+
+
+def test_sparse_operator_sketch_matches_reference():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(257, 13))[:, ::1]
+    op = sketchcore.SketchOperator(13, 97, kind="sparse", support=3, sigma=0.7, dither=True, seed=9)
+    ref = np.exp(1j * (X @ op.frequencies + op.dither)).mean(axis=0)
+    for x in (X, X.astype(np.float32), np.asfortranarray(X)):
+        tol = 1e-5 if x.dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(op.sketch(x).z, ref, atol=tol)
+
+
+def test_sparse_support_key_only_on_sparse_operators():
+    # Fingerprints of the other kinds do not change with the sparse kind's existence.
+    assert "support" not in sketchcore.SketchOperator(5, 20, seed=1).get_params()
+    assert sketchcore.SketchOperator(5, 20, kind="sparse", seed=1).get_params()["support"] == 4

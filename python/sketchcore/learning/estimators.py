@@ -39,6 +39,13 @@ _START_POOL = 1000
 #: (with merge moves, splitting matched CL-OMPR at K = 16 and 32 in half the time).
 AUTO_SPLIT_THRESHOLD = 15
 
+#: sigma="auto" with sparse operators: this fraction of the within-cluster scale.
+#: Measured on MFCC frames of speech and music (d = 60, K = 10, 54k frames):
+#: factors 0.55-0.6 beat 0.75 and 1.0 on both the held-out log-likelihood
+#: (by 1-2 nats per frame) and the k-means SSE (by 0.2-1%); the synthetic
+#: mixtures' quality is the same at 0.6 and 1.
+SPARSE_SIGMA_FACTOR = 0.6
+
 #: Rows read (as random windows) to estimate sigma and pick starting points.
 _SAMPLE_ROWS = 5000
 
@@ -91,6 +98,8 @@ class _CompressiveMixture(BaseEstimator):
         seed = int(rng.randint(0, 2**31 - 1))
         if self.sigma in ("auto", "cluster"):
             sigma = estimate_cluster_scale(sample, self._n_components(), seed=seed)
+            if self.operator == "sparse":
+                sigma *= SPARSE_SIGMA_FACTOR
         elif self.sigma == "envelope":
             sigma = estimate_sigma(sample, seed=seed, return_history=False)
         else:
@@ -138,6 +147,22 @@ class _CompressiveMixture(BaseEstimator):
         self._decode(sketch, None, np.asarray(self._pool(sample, rng), dtype=np.float64), rng)
         return None
 
+    def _check_components(self, k: int, sketch: Sketch) -> None:
+        """K must be identifiable from the sketch: at most one component per
+        sample, and no more unknowns (K (d + 1) for k-means, K (2 d + 1) for
+        diagonal GMMs) than the 2 m real numbers of the sketch."""
+        if k > sketch.count:
+            raise InvalidParameterError(
+                f"{k} components from a sketch of {sketch.count} samples: at most one component per sample"
+            )
+        op = sketch.operator
+        per = 2 * op.dim + 1 if self._gaussian_output else op.dim + 1
+        if k * per > 2 * op.sketch_size:
+            raise InvalidParameterError(
+                f"{k} components have {k * per} unknowns, more than the {2 * op.sketch_size} numbers of a sketch "
+                f"of size {op.sketch_size}: use at most {2 * op.sketch_size // per} components, or a larger sketch"
+            )
+
     def _decode(
         self,
         sketch: Sketch,
@@ -164,6 +189,7 @@ class _CompressiveMixture(BaseEstimator):
         var0 = np.clip(np.full(op.dim, op.sigma**2), var_lower, var_upper)
         z = sketch.z
         k = self._n_components(op)
+        self._check_components(k, sketch)
         best: DecodeResult | None = None
         t0 = time.perf_counter()
 

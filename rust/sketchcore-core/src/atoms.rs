@@ -311,8 +311,9 @@ struct Block<'s, E> {
     omega_sq: *const E,
     omega_sq_stride: isize,
     dither: *const E,
-    /// The pointers may point into the caller's packing buffer.
-    _scratch: std::marker::PhantomData<&'s [E]>,
+    /// The pointers point into the frequencies or into the packing buffer,
+    /// both borrowed for `'s`: the block cannot outlive either.
+    _borrows: std::marker::PhantomData<&'s [E]>,
 }
 
 /// Row stride when every row of `a` is contiguous (unit column stride).
@@ -331,7 +332,7 @@ fn copy_into<E: Copy>(dst: &mut [E], src: ArrayView1<'_, E>) {
 impl<'s, E: Element> Block<'s, E> {
     /// Frequencies `j0..j1` of `freq`; `scratch` is the packing buffer, reused
     /// from block to block (fresh large allocations cost page faults).
-    fn new(freq: &AtomFrequencies<'_, E>, j0: usize, j1: usize, lanes: usize, scratch: &'s mut Vec<E>) -> Self {
+    fn new(freq: &'s AtomFrequencies<'_, E>, j0: usize, j1: usize, lanes: usize, scratch: &'s mut Vec<E>) -> Self {
         let d = freq.omega.nrows();
         let len = j1 - j0;
         let pad = len.div_ceil(lanes) * lanes;
@@ -343,7 +344,7 @@ impl<'s, E: Element> Block<'s, E> {
                 row_contiguous(&freq.omega),
                 freq.omega_sq.as_ref().map_or(Some(0), row_contiguous),
             ) {
-                // SAFETY (pointer offsets): j0 < m, so column j0 is inside every row.
+                // Column j0 < m is inside every row (bounds-checked indexing).
                 let col = |a: &ArrayView2<'_, E>| if d == 0 { a.as_ptr() } else { &a[[0, j0]] as *const E };
                 return Block {
                     len,
@@ -353,7 +354,7 @@ impl<'s, E: Element> Block<'s, E> {
                     omega_sq: freq.omega_sq.as_ref().map_or(std::ptr::null(), col),
                     omega_sq_stride: ssq,
                     dither: &freq.dither[j0] as *const E,
-                    _scratch: std::marker::PhantomData,
+                    _borrows: std::marker::PhantomData,
                 };
             }
         }
@@ -386,7 +387,7 @@ impl<'s, E: Element> Block<'s, E> {
                 omega_sq: if sq { base.add(d * pad) } else { std::ptr::null() },
                 omega_sq_stride: pad as isize,
                 dither: base.add((rows - 1) * pad),
-                _scratch: std::marker::PhantomData,
+                _borrows: std::marker::PhantomData,
             }
         }
     }
@@ -397,7 +398,12 @@ impl<'s, E: Element> Block<'s, E> {
     /// c < d.
     #[inline(always)]
     unsafe fn omega_row(&self, c: usize) -> *const E {
-        self.omega.offset(c as isize * self.omega_stride)
+        // SAFETY: c < d (the caller's contract) and the block's d rows start
+        // `omega_stride` apart inside the frequencies or the packing buffer it
+        // borrows, so the offset stays inside that allocation.
+        unsafe {
+            self.omega.offset(c as isize * self.omega_stride)
+        }
     }
 
     /// Row c of the squared frequencies (Gaussian atoms only).
@@ -406,7 +412,12 @@ impl<'s, E: Element> Block<'s, E> {
     /// c < d and the block has squared frequencies.
     #[inline(always)]
     unsafe fn omega_sq_row(&self, c: usize) -> *const E {
-        self.omega_sq.offset(c as isize * self.omega_sq_stride)
+        // SAFETY: c < d and the block has squared frequencies (the caller's
+        // contract), whose d rows start `omega_sq_stride` apart inside the
+        // allocation the block borrows.
+        unsafe {
+            self.omega_sq.offset(c as isize * self.omega_sq_stride)
+        }
     }
 }
 
@@ -451,37 +462,41 @@ unsafe fn atoms_tile<V: Vector, const N: usize>(
 ) where
     V::E: Element,
 {
-    let d = params.d;
-    let means = params.means.as_ptr().add(k0 * d);
-    let mut b = 0;
-    while b < block.pad {
-        let mut phase = [V::load(block.dither.add(b)); N];
-        for c in 0..d {
-            let w = V::load(block.omega_row(c).add(b));
-            for (i, ph) in phase.iter_mut().enumerate() {
-                *ph = V::splat(*means.add(i * d + c)).mul_add(w, *ph);
-            }
-        }
-        let mut amp = [V::splat(gain); N];
-        if let Some(nhv) = &params.neg_half_vars {
-            let nhv = nhv.as_ptr().add(k0 * d);
-            let mut e = [V::splat(V::E::ZERO); N];
+    // SAFETY: the caller guarantees this function's contract: the CPU supports V; `block.pad` is a multiple
+    // of `V::LANES`; the parameters hold atoms `k0 .. k0 + N` and the outputs N rows.
+    unsafe {
+        let d = params.d;
+        let means = params.means.as_ptr().add(k0 * d);
+        let mut b = 0;
+        while b < block.pad {
+            let mut phase = [V::load(block.dither.add(b)); N];
             for c in 0..d {
-                let w2 = V::load(block.omega_sq_row(c).add(b));
-                for (i, ei) in e.iter_mut().enumerate() {
-                    *ei = V::splat(*nhv.add(i * d + c)).mul_add(w2, *ei);
+                let w = V::load(block.omega_row(c).add(b));
+                for (i, ph) in phase.iter_mut().enumerate() {
+                    *ph = V::splat(*means.add(i * d + c)).mul_add(w, *ph);
                 }
             }
-            for (a, ei) in amp.iter_mut().zip(e) {
-                *a = exp(ei).mul(V::splat(gain));
+            let mut amp = [V::splat(gain); N];
+            if let Some(nhv) = &params.neg_half_vars {
+                let nhv = nhv.as_ptr().add(k0 * d);
+                let mut e = [V::splat(V::E::ZERO); N];
+                for c in 0..d {
+                    let w2 = V::load(block.omega_sq_row(c).add(b));
+                    for (i, ei) in e.iter_mut().enumerate() {
+                        *ei = V::splat(*nhv.add(i * d + c)).mul_add(w2, *ei);
+                    }
+                }
+                for (a, ei) in amp.iter_mut().zip(e) {
+                    *a = exp(ei).mul(V::splat(gain));
+                }
             }
+            for i in 0..N {
+                let (sin, cos) = sin_cos::<V, true>(phase[i]);
+                cos.mul(amp[i]).store(re.add(i * stride + b));
+                sin.mul(amp[i]).store(im.add(i * stride + b));
+            }
+            b += V::LANES;
         }
-        for i in 0..N {
-            let (sin, cos) = sin_cos::<V, true>(phase[i]);
-            cos.mul(amp[i]).store(re.add(i * stride + b));
-            sin.mul(amp[i]).store(im.add(i * stride + b));
-        }
-        b += V::LANES;
     }
 }
 
@@ -509,37 +524,41 @@ unsafe fn weighted_sums_tile<V: Vector, const N: usize>(
 ) where
     V::E: Element,
 {
-    let zero = V::splat(V::E::ZERO);
-    for c in 0..d {
-        let w_row = block.omega_row(c);
-        let mut am = [zero; N];
-        let mut av = [zero; N];
-        let mut aq = [zero; N];
-        let mut b = 0;
-        while b < block.pad {
-            let w = V::load(w_row.add(b));
-            for (i, a) in am.iter_mut().enumerate() {
-                *a = V::load(p_im.add(i * stride + b)).mul_add(w, *a);
-            }
-            if let Some(pr) = p_re {
-                let w2 = V::load(block.omega_sq_row(c).add(b));
-                for (i, a) in av.iter_mut().enumerate() {
-                    *a = V::load(pr.add(i * stride + b)).mul_add(w2, *a);
+    // SAFETY: the caller guarantees this function's contract: as for [`atoms_tile`]; the outputs hold N x d
+    // values; `p_re` needs the block's squared frequencies.
+    unsafe {
+        let zero = V::splat(V::E::ZERO);
+        for c in 0..d {
+            let w_row = block.omega_row(c);
+            let mut am = [zero; N];
+            let mut av = [zero; N];
+            let mut aq = [zero; N];
+            let mut b = 0;
+            while b < block.pad {
+                let w = V::load(w_row.add(b));
+                for (i, a) in am.iter_mut().enumerate() {
+                    *a = V::load(p_im.add(i * stride + b)).mul_add(w, *a);
                 }
-                if let Some(q) = q {
-                    for (i, a) in aq.iter_mut().enumerate() {
-                        *a = V::load(q.add(i * stride + b)).mul_add(w2, *a);
+                if let Some(pr) = p_re {
+                    let w2 = V::load(block.omega_sq_row(c).add(b));
+                    for (i, a) in av.iter_mut().enumerate() {
+                        *a = V::load(pr.add(i * stride + b)).mul_add(w2, *a);
+                    }
+                    if let Some(q) = q {
+                        for (i, a) in aq.iter_mut().enumerate() {
+                            *a = V::load(q.add(i * stride + b)).mul_add(w2, *a);
+                        }
                     }
                 }
+                b += V::LANES;
             }
-            b += V::LANES;
-        }
-        for i in 0..N {
-            *mean.add(i * d + c) += am[i].sum_f64();
-            if p_re.is_some() {
-                *var.add(i * d + c) += av[i].sum_f64();
-                if q.is_some() {
-                    *norm.add(i * d + c) += aq[i].sum_f64();
+            for i in 0..N {
+                *mean.add(i * d + c) += am[i].sum_f64();
+                if p_re.is_some() {
+                    *var.add(i * d + c) += av[i].sum_f64();
+                    if q.is_some() {
+                        *norm.add(i * d + c) += aq[i].sum_f64();
+                    }
                 }
             }
         }
@@ -584,7 +603,7 @@ struct AtomsOp<'a, 'f, 'p, E> {
 impl<E: Element> SimdOp<E> for AtomsOp<'_, '_, '_, E> {
     type Output = ();
     #[inline(always)]
-    fn run<V: Vector<E = E>>(mut self) {
+    unsafe fn run<V: Vector<E = E>>(mut self) {
         let len = self.out_re.ncols();
         let k_atoms = self.params.means.nrows();
         let tp = TileParams::<E>::new(self.params);
@@ -599,7 +618,7 @@ impl<E: Element> SimdOp<E> for AtomsOp<'_, '_, '_, E> {
             let block = Block::new(self.freq, self.j0 + j0, self.j0 + j1, V::LANES, &mut pack);
             let pad = block.pad;
             for_tiles!(k_atoms, |k0, N| {
-                // SAFETY: `dispatch` runs V only where supported; pad is a
+                // SAFETY: the CPU supports V (`run`'s contract); pad is a
                 // multiple of LANES; the buffers hold TILE >= N rows.
                 unsafe { atoms_tile::<V, N>(&block, &tp, k0, gain, re.as_mut_ptr(), im.as_mut_ptr(), pad) };
                 for i in 0..N {
@@ -665,7 +684,7 @@ struct ObjectiveOp<'a, 'f, 'p, 'z, E> {
 impl<E: Element> SimdOp<E> for ObjectiveOp<'_, '_, '_, '_, E> {
     type Output = Vec<f64>;
     #[inline(always)]
-    fn run<V: Vector<E = E>>(self) -> Vec<f64> {
+    unsafe fn run<V: Vector<E = E>>(self) -> Vec<f64> {
         let (k_atoms, d) = self.params.means.dim();
         let gaussian = self.params.variances.is_some();
         let mut acc = vec![0.0f64; 1 + k_atoms * (1 + 2 * d)];
@@ -692,7 +711,7 @@ impl<E: Element> SimdOp<E> for ObjectiveOp<'_, '_, '_, '_, E> {
             // Model sum_k alpha_k a_k, then the residual, in this block.
             load_residual(&mut r_re[..pad], self.z_re.slice(s![j0..j1]));
             load_residual(&mut r_im[..pad], self.z_im.slice(s![j0..j1]));
-            // SAFETY (whole block): `dispatch` runs V only where supported;
+            // SAFETY: for the whole block, the CPU supports V (`run`'s contract);
             // every buffer holds a multiple of LANES elements per row.
             unsafe {
                 for_tiles!(k_atoms, |k0, N| {
@@ -871,7 +890,7 @@ struct CorrelationOp<'a, 'f, 'p, 'z, E> {
 impl<E: Element> SimdOp<E> for CorrelationOp<'_, '_, '_, '_, E> {
     type Output = Vec<f64>;
     #[inline(always)]
-    fn run<V: Vector<E = E>>(self) -> Vec<f64> {
+    unsafe fn run<V: Vector<E = E>>(self) -> Vec<f64> {
         let (k_atoms, d) = self.params.means.dim();
         let gaussian = self.params.variances.is_some();
         let mut acc = vec![0.0f64; k_atoms * (2 + 3 * d)];
@@ -901,7 +920,7 @@ impl<E: Element> SimdOp<E> for CorrelationOp<'_, '_, '_, '_, E> {
             // Residual in this block; padding lanes zero.
             load_residual(&mut r_re[..pad], self.r_re.slice(s![j0..j1]));
             load_residual(&mut r_im[..pad], self.r_im.slice(s![j0..j1]));
-            // SAFETY: `dispatch` runs V only where supported; every buffer
+            // SAFETY: the CPU supports V (`run`'s contract); every buffer
             // holds TILE rows of `pad` (a multiple of LANES) elements.
             unsafe {
                 for_tiles!(k_atoms, |k0, N| {

@@ -92,11 +92,16 @@ impl<E: Element> TileKernel<E> for DenseKernel<E> {
         cos: &mut [f64],
         sin: &mut [f64],
     ) {
-        debug_assert_eq!(self.lanes, V::LANES);
-        match V::LEVEL {
-            SimdLevel::Avx512 => tile_all_panels::<V, 4, 3, CHECKED, QUANT>(xt, wt, rows_pad, self, cos, sin),
-            SimdLevel::Avx2 => tile_all_panels::<V, 3, 2, CHECKED, QUANT>(xt, wt, rows_pad, self, cos, sin),
-            SimdLevel::Scalar => tile_all_panels::<V, 4, 2, CHECKED, QUANT>(xt, wt, rows_pad, self, cos, sin),
+        // SAFETY: the caller guarantees `TileKernel::tile`'s contract: the CPU
+        // supports V, `xt` holds `rows_pad` x d values and `wt` `rows_pad`, with
+        // `rows_pad` a multiple of `row_multiple`; `cos` and `sin` hold `padded_size`.
+        unsafe {
+            debug_assert_eq!(self.lanes, V::LANES);
+            match V::LEVEL {
+                SimdLevel::Avx512 => tile_all_panels::<V, 4, 3, CHECKED, QUANT>(xt, wt, rows_pad, self, cos, sin),
+                SimdLevel::Avx2 => tile_all_panels::<V, 3, 2, CHECKED, QUANT>(xt, wt, rows_pad, self, cos, sin),
+                SimdLevel::Scalar => tile_all_panels::<V, 4, 2, CHECKED, QUANT>(xt, wt, rows_pad, self, cos, sin),
+            }
         }
     }
 }
@@ -131,6 +136,12 @@ pub fn sketch_dense<E: Element>(
     run_sketch(&kernel, x, weights, nonlinearity, config, interrupt)
 }
 
+/// Every panel of the packed frequencies against the tile, C panels at a time.
+///
+/// # Safety
+/// The CPU supports V; `xt` holds `rows_pad` x `packed.d` values and `wt`
+/// `rows_pad`, with `rows_pad` a multiple of R; `cos` and `sin` hold
+/// `packed.panels * V::LANES` values.
 #[inline(always)]
 unsafe fn tile_all_panels<V: Vector, const R: usize, const C: usize, const CHECKED: bool, const QUANT: bool>(
     xt: &[V::E],
@@ -140,21 +151,31 @@ unsafe fn tile_all_panels<V: Vector, const R: usize, const C: usize, const CHECK
     cos: &mut [f64],
     sin: &mut [f64],
 ) {
-    let l = V::LANES;
-    let d = packed.d;
-    let (cp, sp) = (cos.as_mut_ptr(), sin.as_mut_ptr());
-    let mut p = 0;
-    while p + C <= packed.panels {
-        panel_group::<V, R, C, CHECKED, QUANT>(xt, wt, rows_pad, d, packed, p, cp.add(p * l), sp.add(p * l));
-        p += C;
-    }
-    while p < packed.panels {
-        panel_group::<V, R, 1, CHECKED, QUANT>(xt, wt, rows_pad, d, packed, p, cp.add(p * l), sp.add(p * l));
-        p += 1;
+    // SAFETY: the caller guarantees this function's contract; each group below
+    // covers panels p..p + C <= packed.panels, whose outputs start at p * LANES
+    // and span C * LANES values of `cos` and `sin`.
+    unsafe {
+        let l = V::LANES;
+        let d = packed.d;
+        let (cp, sp) = (cos.as_mut_ptr(), sin.as_mut_ptr());
+        let mut p = 0;
+        while p + C <= packed.panels {
+            panel_group::<V, R, C, CHECKED, QUANT>(xt, wt, rows_pad, d, packed, p, cp.add(p * l), sp.add(p * l));
+            p += C;
+        }
+        while p < packed.panels {
+            panel_group::<V, R, 1, CHECKED, QUANT>(xt, wt, rows_pad, d, packed, p, cp.add(p * l), sp.add(p * l));
+            p += 1;
+        }
     }
 }
 
 /// The microkernel: all rows of the tile against panels `p0..p0+C`.
+///
+/// # Safety
+/// The CPU supports V; `xt` holds `rows_pad` x d values and `wt` `rows_pad`,
+/// with `rows_pad` a multiple of R; panels `p0..p0 + C` exist in `packed`;
+/// `cos_out` and `sin_out` are valid for `C * V::LANES` reads and writes.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn panel_group<V: Vector, const R: usize, const C: usize, const CHECKED: bool, const QUANT: bool>(
@@ -167,44 +188,50 @@ unsafe fn panel_group<V: Vector, const R: usize, const C: usize, const CHECKED: 
     cos_out: *mut f64,
     sin_out: *mut f64,
 ) {
-    let l = V::LANES;
-    let zero = V::splat(V::E::ZERO);
-    let om = packed.data.as_ptr().add(p0 * d * l);
-    let mut xi = [zero; C];
-    for (c, v) in xi.iter_mut().enumerate() {
-        *v = V::load(packed.dither.as_ptr().add((p0 + c) * l));
-    }
-    let mut acc_cos = [zero; C];
-    let mut acc_sin = [zero; C];
-    let xp = xt.as_ptr();
-    let mut r0 = 0;
-    while r0 < rows_pad {
-        let mut proj = [xi; R];
-        let xrow = xp.add(r0 * d);
-        for k in 0..d {
-            let mut o = [zero; C];
-            for (c, v) in o.iter_mut().enumerate() {
-                *v = V::load(om.add((c * d + k) * l));
-            }
-            for (r, pr) in proj.iter_mut().enumerate() {
-                let xb = V::splat(*xrow.add(r * d + k));
-                for c in 0..C {
-                    pr[c] = xb.mul_add(o[c], pr[c]);
+    // SAFETY: the caller guarantees this function's contract, which bounds every
+    // offset below: frequency reads within panels p0..p0 + C (d * LANES values
+    // each), dither reads within the same panels, data reads below rows_pad * d,
+    // weight reads below rows_pad, output writes below C * LANES.
+    unsafe {
+        let l = V::LANES;
+        let zero = V::splat(V::E::ZERO);
+        let om = packed.data.as_ptr().add(p0 * d * l);
+        let mut xi = [zero; C];
+        for (c, v) in xi.iter_mut().enumerate() {
+            *v = V::load(packed.dither.as_ptr().add((p0 + c) * l));
+        }
+        let mut acc_cos = [zero; C];
+        let mut acc_sin = [zero; C];
+        let xp = xt.as_ptr();
+        let mut r0 = 0;
+        while r0 < rows_pad {
+            let mut proj = [xi; R];
+            let xrow = xp.add(r0 * d);
+            for k in 0..d {
+                let mut o = [zero; C];
+                for (c, v) in o.iter_mut().enumerate() {
+                    *v = V::load(om.add((c * d + k) * l));
+                }
+                for (r, pr) in proj.iter_mut().enumerate() {
+                    let xb = V::splat(*xrow.add(r * d + k));
+                    for c in 0..C {
+                        pr[c] = xb.mul_add(o[c], pr[c]);
+                    }
                 }
             }
-        }
-        for (r, pr) in proj.iter().enumerate() {
-            let w = V::splat(*wt.get_unchecked(r0 + r));
-            for c in 0..C {
-                let (s, co) = features::<V, CHECKED, QUANT>(pr[c]);
-                acc_cos[c] = w.mul_add(co, acc_cos[c]);
-                acc_sin[c] = w.mul_add(s, acc_sin[c]);
+            for (r, pr) in proj.iter().enumerate() {
+                let w = V::splat(*wt.get_unchecked(r0 + r));
+                for c in 0..C {
+                    let (s, co) = features::<V, CHECKED, QUANT>(pr[c]);
+                    acc_cos[c] = w.mul_add(co, acc_cos[c]);
+                    acc_sin[c] = w.mul_add(s, acc_sin[c]);
+                }
             }
+            r0 += R;
         }
-        r0 += R;
-    }
-    for c in 0..C {
-        acc_cos[c].add_to_f64(cos_out.add(c * l));
-        acc_sin[c].add_to_f64(sin_out.add(c * l));
+        for c in 0..C {
+            acc_cos[c].add_to_f64(cos_out.add(c * l));
+            acc_sin[c].add_to_f64(sin_out.add(c * l));
+        }
     }
 }

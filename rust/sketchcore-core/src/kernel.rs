@@ -81,13 +81,20 @@ pub(crate) trait TileKernel<E: Element>: Sync {
 }
 
 /// The nonlinearity on one vector of phases.
+///
+/// # Safety
+/// The CPU supports V; without `CHECKED`, every lane has |t| <= `REDUCTION_LIMIT`.
 #[inline(always)]
 pub(crate) unsafe fn features<V: Vector, const CHECKED: bool, const QUANT: bool>(t: V) -> (V, V) {
-    let (s, c) = sin_cos::<V, CHECKED>(t);
-    if QUANT {
-        (s.sign_unit(), c.sign_unit())
-    } else {
-        (s, c)
+    // SAFETY: the caller guarantees this function's contract, which is
+    // `sin_cos`'s; the other calls are V's arithmetic on a supported CPU.
+    unsafe {
+        let (s, c) = sin_cos::<V, CHECKED>(t);
+        if QUANT {
+            (s.sign_unit(), c.sign_unit())
+        } else {
+            (s, c)
+        }
     }
 }
 
@@ -168,7 +175,7 @@ pub fn lanes_of<E: Element>(level: SimdLevel) -> usize {
     impl<E: Element> SimdOp<E> for Lanes {
         type Output = usize;
         #[inline(always)]
-        fn run<V: Vector<E = E>>(self) -> usize {
+        unsafe fn run<V: Vector<E = E>>(self) -> usize {
             V::LANES
         }
     }
@@ -188,7 +195,7 @@ impl<E: Element, K: TileKernel<E>> SimdOp<E> for ChunkOp<'_, E, K> {
     type Output = Result<SketchSums, SketchError>;
 
     #[inline(always)]
-    fn run<V: Vector<E = E>>(self) -> Self::Output {
+    unsafe fn run<V: Vector<E = E>>(self) -> Self::Output {
         let d = self.x.ncols();
         let kernel = self.kernel;
         let mut part = SketchSums::empty(d, kernel.padded_size());
@@ -210,7 +217,7 @@ impl<E: Element, K: TileKernel<E>> SimdOp<E> for ChunkOp<'_, E, K> {
             let checked = kernel.phase_bound(max_l1) * 1.001 > limit;
             let (xs, ws) = (&xt[..rows_pad * d], &wt[..rows_pad]);
             let (c, s) = (&mut part.cos, &mut part.sin);
-            // SAFETY: `dispatch` runs V only where supported; buffers sized above.
+            // SAFETY: the CPU supports V (`run`'s contract); buffers sized above.
             unsafe {
                 match (checked, quant) {
                     (false, false) => kernel.tile::<V, false, false>(xs, ws, rows_pad, &mut scratch, c, s),

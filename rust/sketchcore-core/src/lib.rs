@@ -7,6 +7,9 @@
 //!
 //! No Python here; the `sketchcore-py` crate is a thin binding.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod atoms;
 pub mod dense;
 pub mod dispatch;

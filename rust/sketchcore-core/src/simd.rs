@@ -306,11 +306,17 @@ macro_rules! impl_scalar {
             }
             #[inline(always)]
             unsafe fn load(p: *const $t) -> Self {
-                Scalar(*p)
+                // SAFETY: `p` is valid for `LANES` reads (the caller's contract).
+                unsafe {
+                    Scalar(*p)
+                }
             }
             #[inline(always)]
             unsafe fn store(self, p: *mut $t) {
-                *p = self.0
+                // SAFETY: `p` is valid for `LANES` writes (the caller's contract).
+                unsafe {
+                    *p = self.0
+                }
             }
             #[inline(always)]
             unsafe fn mul(self, b: Self) -> Self {
@@ -372,7 +378,10 @@ macro_rules! impl_scalar {
             }
             #[inline(always)]
             unsafe fn add_to_f64(self, dst: *mut f64) {
-                *dst += self.0 as f64
+                // SAFETY: `dst` is valid for `LANES` reads and writes (the caller's contract).
+                unsafe {
+                    *dst += self.0 as f64
+                }
             }
             #[inline(always)]
             unsafe fn max(self, b: Self) -> Self {
@@ -423,98 +432,152 @@ mod x86 {
 
         #[inline(always)]
         unsafe fn splat(x: f32) -> Self {
-            Avx2F32(_mm256_set1_ps(x))
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                Avx2F32(_mm256_set1_ps(x))
+            }
         }
         #[inline(always)]
         unsafe fn load(p: *const f32) -> Self {
-            Avx2F32(_mm256_loadu_ps(p))
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract); `p` is valid for `LANES` reads.
+            unsafe {
+                Avx2F32(_mm256_loadu_ps(p))
+            }
         }
         #[inline(always)]
         unsafe fn store(self, p: *mut f32) {
-            _mm256_storeu_ps(p, self.0)
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract); `p` is valid for `LANES` writes.
+            unsafe {
+                _mm256_storeu_ps(p, self.0)
+            }
         }
         #[inline(always)]
         unsafe fn mul(self, b: Self) -> Self {
-            Avx2F32(_mm256_mul_ps(self.0, b.0))
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                Avx2F32(_mm256_mul_ps(self.0, b.0))
+            }
         }
         #[inline(always)]
         unsafe fn add(self, b: Self) -> Self {
-            Avx2F32(_mm256_add_ps(self.0, b.0))
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                Avx2F32(_mm256_add_ps(self.0, b.0))
+            }
         }
         #[inline(always)]
         unsafe fn sub(self, b: Self) -> Self {
-            Avx2F32(_mm256_sub_ps(self.0, b.0))
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                Avx2F32(_mm256_sub_ps(self.0, b.0))
+            }
         }
         #[inline(always)]
         unsafe fn sign_unit(self) -> Self {
-            let sign = _mm256_and_ps(self.0, _mm256_set1_ps(-0.0));
-            Avx2F32(_mm256_or_ps(sign, _mm256_set1_ps(1.0)))
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                let sign = _mm256_and_ps(self.0, _mm256_set1_ps(-0.0));
+                Avx2F32(_mm256_or_ps(sign, _mm256_set1_ps(1.0)))
+            }
         }
         #[inline(always)]
         unsafe fn sum_f64(self) -> f64 {
-            let mut buf = [0f32; 8];
-            _mm256_storeu_ps(buf.as_mut_ptr(), self.0);
-            buf.iter().map(|&v| v as f64).sum()
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                let mut buf = [0f32; 8];
+                _mm256_storeu_ps(buf.as_mut_ptr(), self.0);
+                buf.iter().map(|&v| v as f64).sum()
+            }
         }
         #[inline(always)]
         unsafe fn mul_add(self, b: Self, c: Self) -> Self {
-            Avx2F32(_mm256_fmadd_ps(self.0, b.0, c.0))
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                Avx2F32(_mm256_fmadd_ps(self.0, b.0, c.0))
+            }
         }
         #[inline(always)]
         unsafe fn neg_mul_add(self, b: Self, c: Self) -> Self {
-            Avx2F32(_mm256_fnmadd_ps(self.0, b.0, c.0))
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                Avx2F32(_mm256_fnmadd_ps(self.0, b.0, c.0))
+            }
         }
         #[inline(always)]
         unsafe fn round_quadrant(self) -> (Self, __m256i) {
-            // cvtps uses the default rounding mode: nearest, ties to even.
-            let k = _mm256_cvtps_epi32(self.0);
-            (Avx2F32(_mm256_cvtepi32_ps(k)), k)
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                // cvtps uses the default rounding mode: nearest, ties to even.
+                let k = _mm256_cvtps_epi32(self.0);
+                (Avx2F32(_mm256_cvtepi32_ps(k)), k)
+            }
         }
         #[inline(always)]
         unsafe fn apply_quadrant(k: __m256i, s: Self, c: Self) -> (Self, Self) {
-            // blendv selects on the top bit: move bit 0 of k there.
-            let swap = _mm256_castsi256_ps(_mm256_slli_epi32::<31>(k));
-            let ss = _mm256_blendv_ps(s.0, c.0, swap);
-            let cc = _mm256_blendv_ps(c.0, s.0, swap);
-            let sign = _mm256_set1_epi32(SIGN32);
-            let sin_flip = _mm256_and_si256(_mm256_slli_epi32::<30>(k), sign);
-            let k1 = _mm256_add_epi32(k, _mm256_set1_epi32(1));
-            let cos_flip = _mm256_and_si256(_mm256_slli_epi32::<30>(k1), sign);
-            (
-                Avx2F32(_mm256_xor_ps(ss, _mm256_castsi256_ps(sin_flip))),
-                Avx2F32(_mm256_xor_ps(cc, _mm256_castsi256_ps(cos_flip))),
-            )
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                // blendv selects on the top bit: move bit 0 of k there.
+                let swap = _mm256_castsi256_ps(_mm256_slli_epi32::<31>(k));
+                let ss = _mm256_blendv_ps(s.0, c.0, swap);
+                let cc = _mm256_blendv_ps(c.0, s.0, swap);
+                let sign = _mm256_set1_epi32(SIGN32);
+                let sin_flip = _mm256_and_si256(_mm256_slli_epi32::<30>(k), sign);
+                let k1 = _mm256_add_epi32(k, _mm256_set1_epi32(1));
+                let cos_flip = _mm256_and_si256(_mm256_slli_epi32::<30>(k1), sign);
+                (
+                    Avx2F32(_mm256_xor_ps(ss, _mm256_castsi256_ps(sin_flip))),
+                    Avx2F32(_mm256_xor_ps(cc, _mm256_castsi256_ps(cos_flip))),
+                )
+            }
         }
         #[inline(always)]
         unsafe fn to_bits(self) -> __m256i {
-            _mm256_castps_si256(self.0)
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                _mm256_castps_si256(self.0)
+            }
         }
         #[inline(always)]
         unsafe fn negate_if_odd(n: __m256i, a: Self) -> Self {
-            Avx2F32(_mm256_xor_ps(a.0, _mm256_castsi256_ps(_mm256_slli_epi32::<31>(n))))
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                Avx2F32(_mm256_xor_ps(a.0, _mm256_castsi256_ps(_mm256_slli_epi32::<31>(n))))
+            }
         }
         #[inline(always)]
         unsafe fn any_abs_gt(self, limit: f32) -> bool {
-            let abs = _mm256_andnot_ps(_mm256_set1_ps(-0.0), self.0);
-            // Not-less-or-equal, unordered: true for NaN too.
-            let m = _mm256_cmp_ps::<_CMP_NLE_UQ>(abs, _mm256_set1_ps(limit));
-            _mm256_movemask_ps(m) != 0
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                let abs = _mm256_andnot_ps(_mm256_set1_ps(-0.0), self.0);
+                // Not-less-or-equal, unordered: true for NaN too.
+                let m = _mm256_cmp_ps::<_CMP_NLE_UQ>(abs, _mm256_set1_ps(limit));
+                _mm256_movemask_ps(m) != 0
+            }
         }
         #[inline(always)]
         unsafe fn add_to_f64(self, dst: *mut f64) {
-            let lo = _mm256_cvtps_pd(_mm256_castps256_ps128(self.0));
-            let hi = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(self.0));
-            _mm256_storeu_pd(dst, _mm256_add_pd(_mm256_loadu_pd(dst), lo));
-            _mm256_storeu_pd(dst.add(4), _mm256_add_pd(_mm256_loadu_pd(dst.add(4)), hi));
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract); `dst` is valid for `LANES` reads and writes.
+            unsafe {
+                let lo = _mm256_cvtps_pd(_mm256_castps256_ps128(self.0));
+                let hi = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(self.0));
+                _mm256_storeu_pd(dst, _mm256_add_pd(_mm256_loadu_pd(dst), lo));
+                _mm256_storeu_pd(dst.add(4), _mm256_add_pd(_mm256_loadu_pd(dst.add(4)), hi));
+            }
         }
         #[inline(always)]
         unsafe fn max(self, b: Self) -> Self {
-            Avx2F32(_mm256_max_ps(self.0, b.0))
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                Avx2F32(_mm256_max_ps(self.0, b.0))
+            }
         }
         #[inline(always)]
         unsafe fn scale_pow2(self, n: Self) -> Self {
-            let e = _mm256_slli_epi32::<23>(_mm256_add_epi32(_mm256_cvtps_epi32(n.0), _mm256_set1_epi32(127)));
-            Avx2F32(_mm256_mul_ps(self.0, _mm256_castsi256_ps(e)))
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                let e = _mm256_slli_epi32::<23>(_mm256_add_epi32(_mm256_cvtps_epi32(n.0), _mm256_set1_epi32(127)));
+                Avx2F32(_mm256_mul_ps(self.0, _mm256_castsi256_ps(e)))
+            }
         }
     }
 
@@ -526,94 +589,148 @@ mod x86 {
 
         #[inline(always)]
         unsafe fn splat(x: f64) -> Self {
-            Avx2F64(_mm256_set1_pd(x))
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                Avx2F64(_mm256_set1_pd(x))
+            }
         }
         #[inline(always)]
         unsafe fn load(p: *const f64) -> Self {
-            Avx2F64(_mm256_loadu_pd(p))
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract); `p` is valid for `LANES` reads.
+            unsafe {
+                Avx2F64(_mm256_loadu_pd(p))
+            }
         }
         #[inline(always)]
         unsafe fn store(self, p: *mut f64) {
-            _mm256_storeu_pd(p, self.0)
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract); `p` is valid for `LANES` writes.
+            unsafe {
+                _mm256_storeu_pd(p, self.0)
+            }
         }
         #[inline(always)]
         unsafe fn mul(self, b: Self) -> Self {
-            Avx2F64(_mm256_mul_pd(self.0, b.0))
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                Avx2F64(_mm256_mul_pd(self.0, b.0))
+            }
         }
         #[inline(always)]
         unsafe fn add(self, b: Self) -> Self {
-            Avx2F64(_mm256_add_pd(self.0, b.0))
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                Avx2F64(_mm256_add_pd(self.0, b.0))
+            }
         }
         #[inline(always)]
         unsafe fn sub(self, b: Self) -> Self {
-            Avx2F64(_mm256_sub_pd(self.0, b.0))
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                Avx2F64(_mm256_sub_pd(self.0, b.0))
+            }
         }
         #[inline(always)]
         unsafe fn sign_unit(self) -> Self {
-            let sign = _mm256_and_pd(self.0, _mm256_set1_pd(-0.0));
-            Avx2F64(_mm256_or_pd(sign, _mm256_set1_pd(1.0)))
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                let sign = _mm256_and_pd(self.0, _mm256_set1_pd(-0.0));
+                Avx2F64(_mm256_or_pd(sign, _mm256_set1_pd(1.0)))
+            }
         }
         #[inline(always)]
         unsafe fn sum_f64(self) -> f64 {
-            let mut buf = [0f64; 4];
-            _mm256_storeu_pd(buf.as_mut_ptr(), self.0);
-            buf.iter().sum()
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                let mut buf = [0f64; 4];
+                _mm256_storeu_pd(buf.as_mut_ptr(), self.0);
+                buf.iter().sum()
+            }
         }
         #[inline(always)]
         unsafe fn mul_add(self, b: Self, c: Self) -> Self {
-            Avx2F64(_mm256_fmadd_pd(self.0, b.0, c.0))
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                Avx2F64(_mm256_fmadd_pd(self.0, b.0, c.0))
+            }
         }
         #[inline(always)]
         unsafe fn neg_mul_add(self, b: Self, c: Self) -> Self {
-            Avx2F64(_mm256_fnmadd_pd(self.0, b.0, c.0))
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                Avx2F64(_mm256_fnmadd_pd(self.0, b.0, c.0))
+            }
         }
         #[inline(always)]
         unsafe fn round_quadrant(self) -> (Self, __m256i) {
-            let kf = _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(self.0);
-            let k = _mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(kf));
-            (Avx2F64(kf), k)
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                let kf = _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(self.0);
+                let k = _mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(kf));
+                (Avx2F64(kf), k)
+            }
         }
         #[inline(always)]
         unsafe fn apply_quadrant(k: __m256i, s: Self, c: Self) -> (Self, Self) {
-            let swap = _mm256_castsi256_pd(_mm256_slli_epi64::<63>(k));
-            let ss = _mm256_blendv_pd(s.0, c.0, swap);
-            let cc = _mm256_blendv_pd(c.0, s.0, swap);
-            let sign = _mm256_set1_epi64x(i64::MIN);
-            let sin_flip = _mm256_and_si256(_mm256_slli_epi64::<62>(k), sign);
-            let k1 = _mm256_add_epi64(k, _mm256_set1_epi64x(1));
-            let cos_flip = _mm256_and_si256(_mm256_slli_epi64::<62>(k1), sign);
-            (
-                Avx2F64(_mm256_xor_pd(ss, _mm256_castsi256_pd(sin_flip))),
-                Avx2F64(_mm256_xor_pd(cc, _mm256_castsi256_pd(cos_flip))),
-            )
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                let swap = _mm256_castsi256_pd(_mm256_slli_epi64::<63>(k));
+                let ss = _mm256_blendv_pd(s.0, c.0, swap);
+                let cc = _mm256_blendv_pd(c.0, s.0, swap);
+                let sign = _mm256_set1_epi64x(i64::MIN);
+                let sin_flip = _mm256_and_si256(_mm256_slli_epi64::<62>(k), sign);
+                let k1 = _mm256_add_epi64(k, _mm256_set1_epi64x(1));
+                let cos_flip = _mm256_and_si256(_mm256_slli_epi64::<62>(k1), sign);
+                (
+                    Avx2F64(_mm256_xor_pd(ss, _mm256_castsi256_pd(sin_flip))),
+                    Avx2F64(_mm256_xor_pd(cc, _mm256_castsi256_pd(cos_flip))),
+                )
+            }
         }
         #[inline(always)]
         unsafe fn to_bits(self) -> __m256i {
-            _mm256_castpd_si256(self.0)
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                _mm256_castpd_si256(self.0)
+            }
         }
         #[inline(always)]
         unsafe fn negate_if_odd(n: __m256i, a: Self) -> Self {
-            Avx2F64(_mm256_xor_pd(a.0, _mm256_castsi256_pd(_mm256_slli_epi64::<63>(n))))
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                Avx2F64(_mm256_xor_pd(a.0, _mm256_castsi256_pd(_mm256_slli_epi64::<63>(n))))
+            }
         }
         #[inline(always)]
         unsafe fn any_abs_gt(self, limit: f64) -> bool {
-            let abs = _mm256_andnot_pd(_mm256_set1_pd(-0.0), self.0);
-            let m = _mm256_cmp_pd::<_CMP_NLE_UQ>(abs, _mm256_set1_pd(limit));
-            _mm256_movemask_pd(m) != 0
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                let abs = _mm256_andnot_pd(_mm256_set1_pd(-0.0), self.0);
+                let m = _mm256_cmp_pd::<_CMP_NLE_UQ>(abs, _mm256_set1_pd(limit));
+                _mm256_movemask_pd(m) != 0
+            }
         }
         #[inline(always)]
         unsafe fn add_to_f64(self, dst: *mut f64) {
-            _mm256_storeu_pd(dst, _mm256_add_pd(_mm256_loadu_pd(dst), self.0));
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract); `dst` is valid for `LANES` reads and writes.
+            unsafe {
+                _mm256_storeu_pd(dst, _mm256_add_pd(_mm256_loadu_pd(dst), self.0));
+            }
         }
         #[inline(always)]
         unsafe fn max(self, b: Self) -> Self {
-            Avx2F64(_mm256_max_pd(self.0, b.0))
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                Avx2F64(_mm256_max_pd(self.0, b.0))
+            }
         }
         #[inline(always)]
         unsafe fn scale_pow2(self, n: Self) -> Self {
-            let n64 = _mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(n.0));
-            let e = _mm256_slli_epi64::<52>(_mm256_add_epi64(n64, _mm256_set1_epi64x(1023)));
-            Avx2F64(_mm256_mul_pd(self.0, _mm256_castsi256_pd(e)))
+            // SAFETY: the CPU supports AVX2 and FMA (`Vector`'s contract).
+            unsafe {
+                let n64 = _mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(n.0));
+                let e = _mm256_slli_epi64::<52>(_mm256_add_epi64(n64, _mm256_set1_epi64x(1023)));
+                Avx2F64(_mm256_mul_pd(self.0, _mm256_castsi256_pd(e)))
+            }
         }
     }
 
@@ -625,95 +742,149 @@ mod x86 {
 
         #[inline(always)]
         unsafe fn splat(x: f32) -> Self {
-            Avx512F32(_mm512_set1_ps(x))
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                Avx512F32(_mm512_set1_ps(x))
+            }
         }
         #[inline(always)]
         unsafe fn load(p: *const f32) -> Self {
-            Avx512F32(_mm512_loadu_ps(p))
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract); `p` is valid for `LANES` reads.
+            unsafe {
+                Avx512F32(_mm512_loadu_ps(p))
+            }
         }
         #[inline(always)]
         unsafe fn store(self, p: *mut f32) {
-            _mm512_storeu_ps(p, self.0)
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract); `p` is valid for `LANES` writes.
+            unsafe {
+                _mm512_storeu_ps(p, self.0)
+            }
         }
         #[inline(always)]
         unsafe fn mul(self, b: Self) -> Self {
-            Avx512F32(_mm512_mul_ps(self.0, b.0))
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                Avx512F32(_mm512_mul_ps(self.0, b.0))
+            }
         }
         #[inline(always)]
         unsafe fn add(self, b: Self) -> Self {
-            Avx512F32(_mm512_add_ps(self.0, b.0))
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                Avx512F32(_mm512_add_ps(self.0, b.0))
+            }
         }
         #[inline(always)]
         unsafe fn sub(self, b: Self) -> Self {
-            Avx512F32(_mm512_sub_ps(self.0, b.0))
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                Avx512F32(_mm512_sub_ps(self.0, b.0))
+            }
         }
         #[inline(always)]
         unsafe fn sign_unit(self) -> Self {
-            let bits = _mm512_castps_si512(self.0);
-            let sign = _mm512_and_si512(bits, _mm512_set1_epi32(SIGN32));
-            Avx512F32(_mm512_castsi512_ps(_mm512_or_si512(sign, _mm512_castps_si512(_mm512_set1_ps(1.0)))))
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                let bits = _mm512_castps_si512(self.0);
+                let sign = _mm512_and_si512(bits, _mm512_set1_epi32(SIGN32));
+                Avx512F32(_mm512_castsi512_ps(_mm512_or_si512(sign, _mm512_castps_si512(_mm512_set1_ps(1.0)))))
+            }
         }
         #[inline(always)]
         unsafe fn sum_f64(self) -> f64 {
-            let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(self.0));
-            let hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(self.0))));
-            _mm512_reduce_add_pd(_mm512_add_pd(lo, hi))
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(self.0));
+                let hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(self.0))));
+                _mm512_reduce_add_pd(_mm512_add_pd(lo, hi))
+            }
         }
         #[inline(always)]
         unsafe fn mul_add(self, b: Self, c: Self) -> Self {
-            Avx512F32(_mm512_fmadd_ps(self.0, b.0, c.0))
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                Avx512F32(_mm512_fmadd_ps(self.0, b.0, c.0))
+            }
         }
         #[inline(always)]
         unsafe fn neg_mul_add(self, b: Self, c: Self) -> Self {
-            Avx512F32(_mm512_fnmadd_ps(self.0, b.0, c.0))
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                Avx512F32(_mm512_fnmadd_ps(self.0, b.0, c.0))
+            }
         }
         #[inline(always)]
         unsafe fn round_quadrant(self) -> (Self, __m512i) {
-            let k = _mm512_cvtps_epi32(self.0);
-            (Avx512F32(_mm512_cvtepi32_ps(k)), k)
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                let k = _mm512_cvtps_epi32(self.0);
+                (Avx512F32(_mm512_cvtepi32_ps(k)), k)
+            }
         }
         #[inline(always)]
         unsafe fn apply_quadrant(k: __m512i, s: Self, c: Self) -> (Self, Self) {
-            let swap = _mm512_test_epi32_mask(k, _mm512_set1_epi32(1));
-            let ss = _mm512_mask_blend_ps(swap, s.0, c.0);
-            let cc = _mm512_mask_blend_ps(swap, c.0, s.0);
-            let two = _mm512_set1_epi32(2);
-            let sin_flip = _mm512_slli_epi32::<30>(_mm512_and_si512(k, two));
-            let k1 = _mm512_add_epi32(k, _mm512_set1_epi32(1));
-            let cos_flip = _mm512_slli_epi32::<30>(_mm512_and_si512(k1, two));
-            (
-                Avx512F32(_mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(ss), sin_flip))),
-                Avx512F32(_mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(cc), cos_flip))),
-            )
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                let swap = _mm512_test_epi32_mask(k, _mm512_set1_epi32(1));
+                let ss = _mm512_mask_blend_ps(swap, s.0, c.0);
+                let cc = _mm512_mask_blend_ps(swap, c.0, s.0);
+                let two = _mm512_set1_epi32(2);
+                let sin_flip = _mm512_slli_epi32::<30>(_mm512_and_si512(k, two));
+                let k1 = _mm512_add_epi32(k, _mm512_set1_epi32(1));
+                let cos_flip = _mm512_slli_epi32::<30>(_mm512_and_si512(k1, two));
+                (
+                    Avx512F32(_mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(ss), sin_flip))),
+                    Avx512F32(_mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(cc), cos_flip))),
+                )
+            }
         }
         #[inline(always)]
         unsafe fn to_bits(self) -> __m512i {
-            _mm512_castps_si512(self.0)
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                _mm512_castps_si512(self.0)
+            }
         }
         #[inline(always)]
         unsafe fn negate_if_odd(n: __m512i, a: Self) -> Self {
-            Avx512F32(_mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a.0), _mm512_slli_epi32::<31>(n))))
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                Avx512F32(_mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a.0), _mm512_slli_epi32::<31>(n))))
+            }
         }
         #[inline(always)]
         unsafe fn any_abs_gt(self, limit: f32) -> bool {
-            let abs = _mm512_abs_ps(self.0);
-            _mm512_cmp_ps_mask::<_CMP_NLE_UQ>(abs, _mm512_set1_ps(limit)) != 0
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                let abs = _mm512_abs_ps(self.0);
+                _mm512_cmp_ps_mask::<_CMP_NLE_UQ>(abs, _mm512_set1_ps(limit)) != 0
+            }
         }
         #[inline(always)]
         unsafe fn add_to_f64(self, dst: *mut f64) {
-            let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(self.0));
-            let hi_bits = _mm512_extractf64x4_pd::<1>(_mm512_castps_pd(self.0));
-            let hi = _mm512_cvtps_pd(_mm256_castpd_ps(hi_bits));
-            _mm512_storeu_pd(dst, _mm512_add_pd(_mm512_loadu_pd(dst), lo));
-            _mm512_storeu_pd(dst.add(8), _mm512_add_pd(_mm512_loadu_pd(dst.add(8)), hi));
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract); `dst` is valid for `LANES` reads and writes.
+            unsafe {
+                let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(self.0));
+                let hi_bits = _mm512_extractf64x4_pd::<1>(_mm512_castps_pd(self.0));
+                let hi = _mm512_cvtps_pd(_mm256_castpd_ps(hi_bits));
+                _mm512_storeu_pd(dst, _mm512_add_pd(_mm512_loadu_pd(dst), lo));
+                _mm512_storeu_pd(dst.add(8), _mm512_add_pd(_mm512_loadu_pd(dst.add(8)), hi));
+            }
         }
         #[inline(always)]
         unsafe fn max(self, b: Self) -> Self {
-            Avx512F32(_mm512_max_ps(self.0, b.0))
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                Avx512F32(_mm512_max_ps(self.0, b.0))
+            }
         }
         #[inline(always)]
         unsafe fn scale_pow2(self, n: Self) -> Self {
-            Avx512F32(_mm512_scalef_ps(self.0, n.0))
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                Avx512F32(_mm512_scalef_ps(self.0, n.0))
+            }
         }
     }
 
@@ -725,89 +896,143 @@ mod x86 {
 
         #[inline(always)]
         unsafe fn splat(x: f64) -> Self {
-            Avx512F64(_mm512_set1_pd(x))
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                Avx512F64(_mm512_set1_pd(x))
+            }
         }
         #[inline(always)]
         unsafe fn load(p: *const f64) -> Self {
-            Avx512F64(_mm512_loadu_pd(p))
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract); `p` is valid for `LANES` reads.
+            unsafe {
+                Avx512F64(_mm512_loadu_pd(p))
+            }
         }
         #[inline(always)]
         unsafe fn store(self, p: *mut f64) {
-            _mm512_storeu_pd(p, self.0)
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract); `p` is valid for `LANES` writes.
+            unsafe {
+                _mm512_storeu_pd(p, self.0)
+            }
         }
         #[inline(always)]
         unsafe fn mul(self, b: Self) -> Self {
-            Avx512F64(_mm512_mul_pd(self.0, b.0))
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                Avx512F64(_mm512_mul_pd(self.0, b.0))
+            }
         }
         #[inline(always)]
         unsafe fn add(self, b: Self) -> Self {
-            Avx512F64(_mm512_add_pd(self.0, b.0))
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                Avx512F64(_mm512_add_pd(self.0, b.0))
+            }
         }
         #[inline(always)]
         unsafe fn sub(self, b: Self) -> Self {
-            Avx512F64(_mm512_sub_pd(self.0, b.0))
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                Avx512F64(_mm512_sub_pd(self.0, b.0))
+            }
         }
         #[inline(always)]
         unsafe fn sign_unit(self) -> Self {
-            let bits = _mm512_castpd_si512(self.0);
-            let sign = _mm512_and_si512(bits, _mm512_set1_epi64(i64::MIN));
-            Avx512F64(_mm512_castsi512_pd(_mm512_or_si512(sign, _mm512_castpd_si512(_mm512_set1_pd(1.0)))))
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                let bits = _mm512_castpd_si512(self.0);
+                let sign = _mm512_and_si512(bits, _mm512_set1_epi64(i64::MIN));
+                Avx512F64(_mm512_castsi512_pd(_mm512_or_si512(sign, _mm512_castpd_si512(_mm512_set1_pd(1.0)))))
+            }
         }
         #[inline(always)]
         unsafe fn sum_f64(self) -> f64 {
-            _mm512_reduce_add_pd(self.0)
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                _mm512_reduce_add_pd(self.0)
+            }
         }
         #[inline(always)]
         unsafe fn mul_add(self, b: Self, c: Self) -> Self {
-            Avx512F64(_mm512_fmadd_pd(self.0, b.0, c.0))
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                Avx512F64(_mm512_fmadd_pd(self.0, b.0, c.0))
+            }
         }
         #[inline(always)]
         unsafe fn neg_mul_add(self, b: Self, c: Self) -> Self {
-            Avx512F64(_mm512_fnmadd_pd(self.0, b.0, c.0))
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                Avx512F64(_mm512_fnmadd_pd(self.0, b.0, c.0))
+            }
         }
         #[inline(always)]
         unsafe fn round_quadrant(self) -> (Self, __m512i) {
-            let k32 = _mm512_cvtpd_epi32(self.0);
-            (Avx512F64(_mm512_cvtepi32_pd(k32)), _mm512_cvtepi32_epi64(k32))
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                let k32 = _mm512_cvtpd_epi32(self.0);
+                (Avx512F64(_mm512_cvtepi32_pd(k32)), _mm512_cvtepi32_epi64(k32))
+            }
         }
         #[inline(always)]
         unsafe fn apply_quadrant(k: __m512i, s: Self, c: Self) -> (Self, Self) {
-            let swap = _mm512_test_epi64_mask(k, _mm512_set1_epi64(1));
-            let ss = _mm512_mask_blend_pd(swap, s.0, c.0);
-            let cc = _mm512_mask_blend_pd(swap, c.0, s.0);
-            let two = _mm512_set1_epi64(2);
-            let sin_flip = _mm512_slli_epi64::<62>(_mm512_and_si512(k, two));
-            let k1 = _mm512_add_epi64(k, _mm512_set1_epi64(1));
-            let cos_flip = _mm512_slli_epi64::<62>(_mm512_and_si512(k1, two));
-            (
-                Avx512F64(_mm512_castsi512_pd(_mm512_xor_si512(_mm512_castpd_si512(ss), sin_flip))),
-                Avx512F64(_mm512_castsi512_pd(_mm512_xor_si512(_mm512_castpd_si512(cc), cos_flip))),
-            )
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                let swap = _mm512_test_epi64_mask(k, _mm512_set1_epi64(1));
+                let ss = _mm512_mask_blend_pd(swap, s.0, c.0);
+                let cc = _mm512_mask_blend_pd(swap, c.0, s.0);
+                let two = _mm512_set1_epi64(2);
+                let sin_flip = _mm512_slli_epi64::<62>(_mm512_and_si512(k, two));
+                let k1 = _mm512_add_epi64(k, _mm512_set1_epi64(1));
+                let cos_flip = _mm512_slli_epi64::<62>(_mm512_and_si512(k1, two));
+                (
+                    Avx512F64(_mm512_castsi512_pd(_mm512_xor_si512(_mm512_castpd_si512(ss), sin_flip))),
+                    Avx512F64(_mm512_castsi512_pd(_mm512_xor_si512(_mm512_castpd_si512(cc), cos_flip))),
+                )
+            }
         }
         #[inline(always)]
         unsafe fn to_bits(self) -> __m512i {
-            _mm512_castpd_si512(self.0)
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                _mm512_castpd_si512(self.0)
+            }
         }
         #[inline(always)]
         unsafe fn negate_if_odd(n: __m512i, a: Self) -> Self {
-            Avx512F64(_mm512_castsi512_pd(_mm512_xor_si512(_mm512_castpd_si512(a.0), _mm512_slli_epi64::<63>(n))))
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                Avx512F64(_mm512_castsi512_pd(_mm512_xor_si512(_mm512_castpd_si512(a.0), _mm512_slli_epi64::<63>(n))))
+            }
         }
         #[inline(always)]
         unsafe fn any_abs_gt(self, limit: f64) -> bool {
-            let abs = _mm512_abs_pd(self.0);
-            _mm512_cmp_pd_mask::<_CMP_NLE_UQ>(abs, _mm512_set1_pd(limit)) != 0
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                let abs = _mm512_abs_pd(self.0);
+                _mm512_cmp_pd_mask::<_CMP_NLE_UQ>(abs, _mm512_set1_pd(limit)) != 0
+            }
         }
         #[inline(always)]
         unsafe fn add_to_f64(self, dst: *mut f64) {
-            _mm512_storeu_pd(dst, _mm512_add_pd(_mm512_loadu_pd(dst), self.0));
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract); `dst` is valid for `LANES` reads and writes.
+            unsafe {
+                _mm512_storeu_pd(dst, _mm512_add_pd(_mm512_loadu_pd(dst), self.0));
+            }
         }
         #[inline(always)]
         unsafe fn max(self, b: Self) -> Self {
-            Avx512F64(_mm512_max_pd(self.0, b.0))
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                Avx512F64(_mm512_max_pd(self.0, b.0))
+            }
         }
         #[inline(always)]
         unsafe fn scale_pow2(self, n: Self) -> Self {
-            Avx512F64(_mm512_scalef_pd(self.0, n.0))
+            // SAFETY: the CPU supports AVX-512F (`Vector`'s contract).
+            unsafe {
+                Avx512F64(_mm512_scalef_pd(self.0, n.0))
+            }
         }
     }
 }

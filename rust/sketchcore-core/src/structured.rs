@@ -47,6 +47,10 @@ struct Scratch<E> {
 /// One pass of R = 2^S butterfly stages (strides h, 2h, .., 2^(S-1) h) held in
 /// registers, reading `src` and writing `y` (they may be the same buffer);
 /// with `signs`, inputs are first multiplied by the diagonal.
+///
+/// # Safety
+/// The CPU supports V; `p` is a multiple of `R * h`; `src` and `y` are valid
+/// for `p * V::LANES` reads and writes respectively; `signs` for `p` reads.
 #[inline(always)]
 unsafe fn fwht_pass<V: Vector, const R: usize>(
     src: *const V::E,
@@ -55,38 +59,43 @@ unsafe fn fwht_pass<V: Vector, const R: usize>(
     h: usize,
     signs: Option<*const V::E>,
 ) {
-    let l = V::LANES;
-    let one = V::splat(V::E::ONE);
-    let mut i = 0;
-    while i < p {
-        for k in i..i + h {
-            let mut a = [V::splat(V::E::ZERO); R];
-            for (q, v) in a.iter_mut().enumerate() {
-                let idx = k + q * h;
-                *v = V::load(src.add(idx * l));
-                if let Some(sg) = signs {
-                    *v = v.mul(V::splat(*sg.add(idx)));
-                }
-            }
-            // Differences are FMAs (u - w * 1): on cores whose adders and
-            // multipliers sit on separate pipes (AMD Zen) the butterflies
-            // then use both; elsewhere they cost the same as a subtract.
-            let mut s = 1;
-            while s < R {
-                for q in 0..R {
-                    if q & s == 0 {
-                        let (u, w) = (a[q], a[q + s]);
-                        a[q] = u.add(w);
-                        a[q + s] = w.neg_mul_add(one, u);
+    // SAFETY: the caller guarantees this function's contract; the indices k + q h
+    // below stay under p (k < i + h, q < R, i + R h <= p), so every access is
+    // within the p vectors of `src`, `y` and `signs`.
+    unsafe {
+        let l = V::LANES;
+        let one = V::splat(V::E::ONE);
+        let mut i = 0;
+        while i < p {
+            for k in i..i + h {
+                let mut a = [V::splat(V::E::ZERO); R];
+                for (q, v) in a.iter_mut().enumerate() {
+                    let idx = k + q * h;
+                    *v = V::load(src.add(idx * l));
+                    if let Some(sg) = signs {
+                        *v = v.mul(V::splat(*sg.add(idx)));
                     }
                 }
-                s *= 2;
+                // Differences are FMAs (u - w * 1): on cores whose adders and
+                // multipliers sit on separate pipes (AMD Zen) the butterflies
+                // then use both; elsewhere they cost the same as a subtract.
+                let mut s = 1;
+                while s < R {
+                    for q in 0..R {
+                        if q & s == 0 {
+                            let (u, w) = (a[q], a[q + s]);
+                            a[q] = u.add(w);
+                            a[q + s] = w.neg_mul_add(one, u);
+                        }
+                    }
+                    s *= 2;
+                }
+                for (q, v) in a.iter().enumerate() {
+                    v.store(y.add((k + q * h) * l));
+                }
             }
-            for (q, v) in a.iter().enumerate() {
-                v.store(y.add((k + q * h) * l));
-            }
+            i += R * h;
         }
-        i += R * h;
     }
 }
 
@@ -94,35 +103,43 @@ unsafe fn fwht_pass<V: Vector, const R: usize>(
 /// `y` (in place when they are the same), after a multiplication by a +-1
 /// diagonal fused into the first pass. Radix-8 passes keep three butterfly
 /// stages in registers per sweep.
+///
+/// # Safety
+/// The CPU supports V; `p` is a power of two; `src` and `y` are valid for
+/// `p * V::LANES` reads and writes respectively; `signs` for `p` reads.
 #[inline(always)]
 unsafe fn fwht<V: Vector>(src: *const V::E, y: *mut V::E, p: usize, signs: *const V::E) {
-    // No closures here: they would not be inlined into the target-feature
-    // function, and the intrinsics would become calls.
-    let mut from = src;
-    let mut sg = Some(signs);
-    let mut h = 1;
-    while 8 * h <= p {
-        fwht_pass::<V, 8>(from, y, p, h, sg.take());
-        from = y;
-        h *= 8;
-    }
-    if 4 * h <= p {
-        fwht_pass::<V, 4>(from, y, p, h, sg.take());
-        from = y;
-        h *= 4;
-    }
-    if 2 * h <= p {
-        fwht_pass::<V, 2>(from, y, p, h, sg.take());
-        from = y;
-        h *= 2;
-    }
-    if let Some(sg) = sg {
-        // p == 1: the transform is the identity; still apply the signs.
-        for k in 0..p {
-            V::load(from.add(k * V::LANES)).mul(V::splat(*sg.add(k))).store(y.add(k * V::LANES));
+    // SAFETY: the caller guarantees this function's contract; with p a power of
+    // two every pass below has p a multiple of R h, as `fwht_pass` requires.
+    unsafe {
+        // No closures here: they would not be inlined into the target-feature
+        // function, and the intrinsics would become calls.
+        let mut from = src;
+        let mut sg = Some(signs);
+        let mut h = 1;
+        while 8 * h <= p {
+            fwht_pass::<V, 8>(from, y, p, h, sg.take());
+            from = y;
+            h *= 8;
         }
+        if 4 * h <= p {
+            fwht_pass::<V, 4>(from, y, p, h, sg.take());
+            from = y;
+            h *= 4;
+        }
+        if 2 * h <= p {
+            fwht_pass::<V, 2>(from, y, p, h, sg.take());
+            from = y;
+            h *= 2;
+        }
+        if let Some(sg) = sg {
+            // p == 1: the transform is the identity; still apply the signs.
+            for k in 0..p {
+                V::load(from.add(k * V::LANES)).mul(V::splat(*sg.add(k))).store(y.add(k * V::LANES));
+            }
+        }
+        debug_assert_eq!(h.max(1), p.max(1));
     }
-    debug_assert_eq!(h.max(1), p.max(1));
 }
 
 impl<E: Element> TileKernel<E> for StructuredKernel<E> {
@@ -165,68 +182,73 @@ impl<E: Element> TileKernel<E> for StructuredKernel<E> {
         cos: &mut [f64],
         sin: &mut [f64],
     ) {
-        let (l, d, p, m) = (V::LANES, self.d, self.p, self.m);
-        let groups = rows_pad / l;
-        debug_assert!(groups * p * l <= sc.y.len());
-        let base = sc.base.as_mut_ptr();
-        let y = sc.y.as_mut_ptr();
-        // Interleave each group of `l` samples; rows d..p of `base` stay zero.
-        for g in 0..groups {
-            let bg = base.add(g * p * l);
-            for s in 0..l {
-                let row = xt.as_ptr().add((g * l + s) * d);
-                for k in 0..d {
-                    *bg.add(k * l + s) = *row.add(k);
-                }
-            }
-        }
-        let first = sc.first.as_mut_ptr();
-        if self.shared_d1 {
+        // SAFETY: the caller guarantees `TileKernel::tile`'s contract: the CPU
+        // supports V, `xt` holds `rows_pad` x d values and `wt` `rows_pad`, with
+        // `rows_pad` a multiple of `row_multiple`; `cos` and `sin` hold `padded_size`.
+        unsafe {
+            let (l, d, p, m) = (V::LANES, self.d, self.p, self.m);
+            let groups = rows_pad / l;
+            debug_assert!(groups * p * l <= sc.y.len());
+            let base = sc.base.as_mut_ptr();
+            let y = sc.y.as_mut_ptr();
+            // Interleave each group of `l` samples; rows d..p of `base` stay zero.
             for g in 0..groups {
-                fwht::<V>(base.add(g * p * l), first.add(g * p * l), p, self.signs.as_ptr());
-            }
-        }
-        for b in 0..self.blocks {
-            let sg = self.signs.as_ptr().add(3 * b * p);
-            for g in 0..groups {
-                let yg = y.add(g * p * l);
-                // The first pass reads its input in place (no copy).
-                if self.shared_d1 {
-                    fwht::<V>(first.add(g * p * l), yg, p, sg.add(p));
-                } else {
-                    fwht::<V>(base.add(g * p * l), yg, p, sg);
-                    fwht::<V>(yg, yg, p, sg.add(p));
-                }
-                fwht::<V>(yg, yg, p, sg.add(2 * p));
-            }
-            // Per-lane sums over the tile's groups stay in registers and go
-            // to float64 once per tile (no m x LANES accumulator to sweep).
-            let j0 = b * p;
-            for r in 0..p.min(m - j0) {
-                let j = j0 + r;
-                let (scale, xi) = (V::splat(self.scales[j]), V::splat(self.dither[j]));
-                let (mut acc_c, mut acc_s) = (V::splat(E::ZERO), V::splat(E::ZERO));
-                if !CHECKED && !QUANT && E::PI_REDUCTION.is_some() {
-                    // The sign (-1)^n of t = n pi + r goes on the weight: one
-                    // flip instead of two.
-                    for g in 0..groups {
-                        let t = V::load(y.add((g * p + r) * l)).mul_add(scale, xi);
-                        let (s, c, n) = sin_cos_pi_reduced::<V>(t);
-                        let w = V::negate_if_odd(n, V::load(wt.as_ptr().add(g * l)));
-                        acc_c = w.mul_add(c, acc_c);
-                        acc_s = w.mul_add(s, acc_s);
-                    }
-                } else {
-                    for g in 0..groups {
-                        let w = V::load(wt.as_ptr().add(g * l));
-                        let t = V::load(y.add((g * p + r) * l)).mul_add(scale, xi);
-                        let (s, c) = features::<V, CHECKED, QUANT>(t);
-                        acc_c = w.mul_add(c, acc_c);
-                        acc_s = w.mul_add(s, acc_s);
+                let bg = base.add(g * p * l);
+                for s in 0..l {
+                    let row = xt.as_ptr().add((g * l + s) * d);
+                    for k in 0..d {
+                        *bg.add(k * l + s) = *row.add(k);
                     }
                 }
-                *cos.get_unchecked_mut(j) += acc_c.sum_f64();
-                *sin.get_unchecked_mut(j) += acc_s.sum_f64();
+            }
+            let first = sc.first.as_mut_ptr();
+            if self.shared_d1 {
+                for g in 0..groups {
+                    fwht::<V>(base.add(g * p * l), first.add(g * p * l), p, self.signs.as_ptr());
+                }
+            }
+            for b in 0..self.blocks {
+                let sg = self.signs.as_ptr().add(3 * b * p);
+                for g in 0..groups {
+                    let yg = y.add(g * p * l);
+                    // The first pass reads its input in place (no copy).
+                    if self.shared_d1 {
+                        fwht::<V>(first.add(g * p * l), yg, p, sg.add(p));
+                    } else {
+                        fwht::<V>(base.add(g * p * l), yg, p, sg);
+                        fwht::<V>(yg, yg, p, sg.add(p));
+                    }
+                    fwht::<V>(yg, yg, p, sg.add(2 * p));
+                }
+                // Per-lane sums over the tile's groups stay in registers and go
+                // to float64 once per tile (no m x LANES accumulator to sweep).
+                let j0 = b * p;
+                for r in 0..p.min(m - j0) {
+                    let j = j0 + r;
+                    let (scale, xi) = (V::splat(self.scales[j]), V::splat(self.dither[j]));
+                    let (mut acc_c, mut acc_s) = (V::splat(E::ZERO), V::splat(E::ZERO));
+                    if !CHECKED && !QUANT && E::PI_REDUCTION.is_some() {
+                        // The sign (-1)^n of t = n pi + r goes on the weight: one
+                        // flip instead of two.
+                        for g in 0..groups {
+                            let t = V::load(y.add((g * p + r) * l)).mul_add(scale, xi);
+                            let (s, c, n) = sin_cos_pi_reduced::<V>(t);
+                            let w = V::negate_if_odd(n, V::load(wt.as_ptr().add(g * l)));
+                            acc_c = w.mul_add(c, acc_c);
+                            acc_s = w.mul_add(s, acc_s);
+                        }
+                    } else {
+                        for g in 0..groups {
+                            let w = V::load(wt.as_ptr().add(g * l));
+                            let t = V::load(y.add((g * p + r) * l)).mul_add(scale, xi);
+                            let (s, c) = features::<V, CHECKED, QUANT>(t);
+                            acc_c = w.mul_add(c, acc_c);
+                            acc_s = w.mul_add(s, acc_s);
+                        }
+                    }
+                    *cos.get_unchecked_mut(j) += acc_c.sum_f64();
+                    *sin.get_unchecked_mut(j) += acc_s.sum_f64();
+                }
             }
         }
     }
@@ -314,7 +336,7 @@ struct BlockColumnsOp<'a, 'o> {
 impl SimdOp<f64> for BlockColumnsOp<'_, '_> {
     type Output = ();
     #[inline(always)]
-    fn run<V: Vector<E = f64>>(self) {
+    unsafe fn run<V: Vector<E = f64>>(self) {
         let p = self.signs.ncols();
         let lanes = V::LANES;
         let row = |k: usize| self.signs.row(3 * self.b + k).to_vec();
@@ -335,7 +357,7 @@ impl SimdOp<f64> for BlockColumnsOp<'_, '_> {
                     };
                 }
             }
-            // SAFETY: `dispatch` runs V only where supported; y holds p vectors.
+            // SAFETY: the CPU supports V (`run`'s contract); y holds p vectors.
             unsafe {
                 fwht_interleaved::<V>(y.as_mut_ptr(), p);
                 for (k, &s) in s3.iter().enumerate() {
@@ -361,20 +383,24 @@ impl SimdOp<f64> for BlockColumnsOp<'_, '_> {
 /// The CPU supports V; `y` holds `p * V::LANES` values.
 #[inline(always)]
 unsafe fn fwht_interleaved<V: Vector<E = f64>>(y: *mut f64, p: usize) {
-    let l = V::LANES;
-    let mut h = 1;
-    while h < p {
-        let mut i = 0;
-        while i < p {
-            for k in i..i + h {
-                let (a, c) = (y.add(k * l), y.add((k + h) * l));
-                let (u, v) = (V::load(a), V::load(c));
-                u.add(v).store(a);
-                u.sub(v).store(c);
+    // SAFETY: the caller guarantees this function's contract: the CPU supports V; `y` holds `p * V::LANES`
+    // values.
+    unsafe {
+        let l = V::LANES;
+        let mut h = 1;
+        while h < p {
+            let mut i = 0;
+            while i < p {
+                for k in i..i + h {
+                    let (a, c) = (y.add(k * l), y.add((k + h) * l));
+                    let (u, v) = (V::load(a), V::load(c));
+                    u.add(v).store(a);
+                    u.sub(v).store(c);
+                }
+                i += 2 * h;
             }
-            i += 2 * h;
+            h *= 2;
         }
-        h *= 2;
     }
 }
 

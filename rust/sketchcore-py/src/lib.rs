@@ -6,6 +6,9 @@
 //! exception of `sketchcore.exceptions`. Validation and conversions of user
 //! input live in the Python layer; the checks here are the last line.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use numpy::ndarray::ArrayView1;
@@ -13,14 +16,54 @@ use numpy::{PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::conversion::FromPyObjectOwned;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyTuple, PyType};
 use sketchcore_core::atoms::{AtomFrequencies, AtomParams, StructuredFrequencies};
 use sketchcore_core::{sketch_dense_reference, Element, Nonlinearity, RunConfig, SimdLevel, SketchError, SketchSums};
 
-/// Builds an instance of `sketchcore.exceptions.<name>(message, **info)`.
-fn typed_error(py: Python<'_>, name: &str, message: String, info: &[(&str, Py<PyAny>)]) -> PyErr {
+/// The exceptions of `sketchcore.exceptions` the binding raises.
+#[derive(Clone, Copy)]
+enum Exc {
+    NonFinite,
+    NegativeWeight,
+    DimensionMismatch,
+    InvalidParameter,
+    DType,
+    Internal,
+}
+
+impl Exc {
+    const ALL: [Exc; 6] =
+        [Exc::NonFinite, Exc::NegativeWeight, Exc::DimensionMismatch, Exc::InvalidParameter, Exc::DType, Exc::Internal];
+
+    fn name(self) -> &'static str {
+        match self {
+            Exc::NonFinite => "NonFiniteError",
+            Exc::NegativeWeight => "NegativeWeightError",
+            Exc::DimensionMismatch => "DimensionMismatchError",
+            Exc::InvalidParameter => "InvalidParameterError",
+            Exc::DType => "DTypeError",
+            Exc::Internal => "InternalError",
+        }
+    }
+}
+
+/// The exception classes, imported once when the module is initialised.
+static EXCEPTIONS: PyOnceLock<[Py<PyType>; 6]> = PyOnceLock::new();
+
+fn import_exceptions(py: Python<'_>) -> PyResult<[Py<PyType>; 6]> {
+    let module = py.import("sketchcore.exceptions")?;
+    let mut classes = Vec::with_capacity(Exc::ALL.len());
+    for exc in Exc::ALL {
+        classes.push(module.getattr(exc.name())?.cast_into::<PyType>()?.unbind());
+    }
+    Ok(classes.try_into().expect("one class per exception"))
+}
+
+/// Builds an instance of `sketchcore.exceptions.<exc>(message, **info)`.
+fn typed_error(py: Python<'_>, exc: Exc, message: String, info: &[(&str, Py<PyAny>)]) -> PyErr {
     let build = || -> PyResult<PyErr> {
-        let cls = py.import("sketchcore.exceptions")?.getattr(name)?;
+        let cls = EXCEPTIONS.get_or_try_init(py, || import_exceptions(py))?[exc as usize].bind(py);
         let kwargs = PyDict::new(py);
         for (k, v) in info {
             kwargs.set_item(k, v)?;
@@ -35,18 +78,18 @@ fn map_error(py: Python<'_>, err: SketchError) -> PyErr {
     let int = |v: usize| v.into_pyobject(py).map(|o| o.into_any().unbind()).expect("int");
     match err {
         SketchError::NonFiniteInput { row, col } => {
-            typed_error(py, "NonFiniteError", msg, &[("row", int(row)), ("column", int(col))])
+            typed_error(py, Exc::NonFinite, msg, &[("row", int(row)), ("column", int(col))])
         }
         SketchError::NonFiniteWeight { index } => {
-            typed_error(py, "NonFiniteError", msg, &[("row", int(index))])
+            typed_error(py, Exc::NonFinite, msg, &[("row", int(index))])
         }
         SketchError::NegativeWeight { index, .. } => {
-            typed_error(py, "NegativeWeightError", msg, &[("index", int(index))])
+            typed_error(py, Exc::NegativeWeight, msg, &[("index", int(index))])
         }
-        SketchError::ShapeMismatch { .. } => typed_error(py, "DimensionMismatchError", msg, &[]),
-        SketchError::UnsupportedSimdLevel(_) => typed_error(py, "InvalidParameterError", msg, &[]),
-        SketchError::ThreadPool(_) => typed_error(py, "InternalError", msg, &[]),
-        SketchError::InvalidArgument(_) => typed_error(py, "InvalidParameterError", msg, &[]),
+        SketchError::ShapeMismatch { .. } => typed_error(py, Exc::DimensionMismatch, msg, &[]),
+        SketchError::UnsupportedSimdLevel(_) => typed_error(py, Exc::InvalidParameter, msg, &[]),
+        SketchError::ThreadPool(_) => typed_error(py, Exc::Internal, msg, &[]),
+        SketchError::InvalidArgument(_) => typed_error(py, Exc::InvalidParameter, msg, &[]),
         SketchError::Interrupted => PyKeyboardInterrupt::new_err("sketching interrupted"),
     }
 }
@@ -82,7 +125,7 @@ where
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(typed_error(py, "InternalError", format!("internal error in the Rust kernel: {what}"), &[]))
+            Err(typed_error(py, Exc::Internal, format!("internal error in the Rust kernel: {what}"), &[]))
         }
     }
 }
@@ -92,7 +135,7 @@ fn parse_level(py: Python<'_>, simd: Option<&str>) -> PyResult<SimdLevel> {
     let level = SimdLevel::from_name(name).ok_or_else(|| {
         typed_error(
             py,
-            "InvalidParameterError",
+            Exc::InvalidParameter,
             format!("unknown SIMD level {name:?}; expected one of 'scalar', 'avx2', 'avx512'"),
             &[],
         )
@@ -127,7 +170,7 @@ fn sums_to_py<'py>(py: Python<'py>, s: SketchSums) -> PyResult<Bound<'py, PyTupl
 
 fn extract_as<'py, T: FromPyObjectOwned<'py>>(py: Python<'py>, obj: &Bound<'py, PyAny>, what: &str) -> PyResult<T> {
     obj.extract().map_err(|_| {
-        typed_error(py, "DTypeError", format!("{what} must be a NumPy array with the same float dtype as the data"), &[])
+        typed_error(py, Exc::DType, format!("{what} must be a NumPy array with the same float dtype as the data"), &[])
     })
 }
 
@@ -191,7 +234,7 @@ fn sketch_any<'py>(
     } else if let Ok(x64) = x.extract::<PyReadonlyArray2<'py, f64>>() {
         sketch_typed(py, x64, operator, dither, weights, nl, config)
     } else {
-        Err(typed_error(py, "DTypeError", "x must be a 2-D float32 or float64 NumPy array".into(), &[]))
+        Err(typed_error(py, Exc::DType, "x must be a 2-D float32 or float64 NumPy array".into(), &[]))
     }
 }
 
@@ -302,7 +345,7 @@ fn sin_cos<'py>(py: Python<'py>, t: &Bound<'py, PyAny>, simd: Option<&str>) -> P
     } else if let Ok(t64) = t.extract::<PyReadonlyArray1<'py, f64>>() {
         sin_cos_typed(py, t64.as_array(), level)
     } else {
-        Err(typed_error(py, "DTypeError", "t must be a 1-D float32 or float64 NumPy array".into(), &[]))
+        Err(typed_error(py, Exc::DType, "t must be a 1-D float32 or float64 NumPy array".into(), &[]))
     }
 }
 
@@ -350,12 +393,12 @@ struct StructuredArrays<'py> {
 impl<'py> StructuredArrays<'py> {
     fn extract(py: Python<'py>, spec: &Bound<'py, PyTuple>, omega_sq: Option<&Bound<'py, PyAny>>) -> PyResult<Self> {
         if omega_sq.is_some() {
-            return Err(typed_error(py, "InvalidParameterError", "structured frequencies generate their squares: omega_sq must be None".into(), &[]));
+            return Err(typed_error(py, Exc::InvalidParameter, "structured frequencies generate their squares: omega_sq must be None".into(), &[]));
         }
         let bad = || {
             typed_error(
                 py,
-                "DTypeError",
+                Exc::DType,
                 "structured frequencies must be (signs: float64 2-D, scales: float64 1-D, first_column: int[, row_scales: float64 1-D or None])".into(),
                 &[],
             )
@@ -405,7 +448,7 @@ macro_rules! with_frequencies {
                 let $freq = arrays.frequencies(&xi, $dim, $squares, $gain);
                 $body
             } else {
-                Err(typed_error($py, "DTypeError", "dither must be a 1-D float32 or float64 NumPy array".into(), &[]))
+                Err(typed_error($py, Exc::DType, "dither must be a 1-D float32 or float64 NumPy array".into(), &[]))
             }
         } else if let Ok(o) = $frequencies.extract::<PyReadonlyArray2<'_, f32>>() {
             let arrays = AtomArrays::<f32>::extract($py, o, $dither, $omega_sq)?;
@@ -418,7 +461,7 @@ macro_rules! with_frequencies {
         } else {
             Err(typed_error(
                 $py,
-                "DTypeError",
+                Exc::DType,
                 "frequencies must be a 2-D float32 or float64 NumPy array or a (signs, scales, first_column) tuple".into(),
                 &[],
             ))
@@ -593,6 +636,7 @@ fn _panic_for_testing(py: Python<'_>) -> PyResult<()> {
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    EXCEPTIONS.get_or_try_init(m.py(), || import_exceptions(m.py()))?;
     m.add_function(wrap_pyfunction!(sketch_dense, m)?)?;
     m.add_function(wrap_pyfunction!(sketch_structured, m)?)?;
     m.add_function(wrap_pyfunction!(sketch_dense_reference_f64, m)?)?;
