@@ -85,8 +85,8 @@ def main() -> None:
     print(f"  rust fused sketch        {t_rust:8.3f} s   {n / t_rust:12.4g} samples/s")
     print(f"  float32 BLAS X @ Omega   {t_blas:8.3f} s")
     print(f"  float64 NumPy reference  {t_ref:8.3f} s   (timed on {n_ref} rows, scaled)")
-    print(f"  speed-up vs reference    {t_ref / t_rust:8.1f}x   (target >= 20x)")
-    print(f"  sketch / bare matmul     {t_rust / t_blas:8.2f}    (target <= 1.5)")
+    print(f"  speed-up vs reference    {t_ref / t_rust:8.1f}x")
+    print(f"  sketch / bare matmul     {t_rust / t_blas:8.2f}")
     print(f"  rel. error vs reference  {err:8.1e}  (float32 input)")
 
     # 2. Published compressive k-means setting: N = 1e5, d = 10, m = 1000.
@@ -98,7 +98,7 @@ def main() -> None:
     t64 = best_of(lambda: op.sketch(X64), args.repeat)
     t1 = best_of(lambda: op.sketch(X, n_threads=1), args.repeat)
     print(f"\nN={n}, d={d}, m={m} (published compressive k-means setting)")
-    print(f"  float32, {threads} threads      {n / t32:12.4g} samples/s   (target >= 1e6)")
+    print(f"  float32, {threads} threads      {n / t32:12.4g} samples/s")
     print(f"  float32, 1 thread       {n / t1:12.4g} samples/s")
     print(f"  float64, {threads} threads      {n / t64:12.4g} samples/s")
 

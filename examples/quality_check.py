@@ -1,5 +1,6 @@
 """Quality and decoding time of CompressiveKMeans / CompressiveGMM against
-scikit-learn on the literature's synthetic mixtures (REFERENCE section 4).
+scikit-learn on the literature's synthetic mixtures
+(:func:`sketchcore.datasets.make_mixture`).
 
 K unit-covariance Gaussians with means drawn N(0, (1.5 K^(1/d))^2 I), N
 samples (plus N/5 held out for the GMM log-likelihood).

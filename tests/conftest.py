@@ -7,7 +7,7 @@ import pytest
 
 import sketchcore
 
-#: Row counts around tile (64) and lane (8, 16) boundaries, as the brief asks.
+#: Row counts around tile (64) and lane (8, 16) boundaries.
 ODD_ROWS = [0, 1, 7, 8, 9, 15, 16, 17, 63, 65, 127, 129, 1000]
 
 #: Relative error bounds of the Rust kernel against the float64 reference.
