@@ -8,7 +8,7 @@ import numpy as np
 
 from sketchcore.exceptions import InvalidParameterError
 
-__all__ = ["make_mixture"]
+__all__ = ["make_mixture", "make_feature_frames"]
 
 
 def make_mixture(
@@ -88,3 +88,74 @@ def make_mixture(
     else:
         raise InvalidParameterError(f"cluster_std must be a number or have shape ({k},) or ({k}, {d})")
     return (X, labels, means) if return_centers else (X, labels)
+
+
+def make_feature_frames(
+    n_samples: int = 1000,
+    n_features: int = 20,
+    n_components: int = 8,
+    *,
+    scale_ratio: float = 100.0,
+    tail_df: float = 4.0,
+    n_skewed: int = 2,
+    n_constant: int = 0,
+    random_state: Any = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Frames that behave like real audio features: overlapping, heavy-tailed,
+    skewed clusters whose spreads differ widely across features.
+
+    Each component has a mean and, per feature, a spread drawn log-uniformly
+    over a range of ``scale_ratio``; its noise is Student-t with ``tail_df``
+    degrees of freedom. The first ``n_skewed`` features go through ``exp``
+    (skewed, one-sided); the last ``n_constant`` are constant but for a
+    spike in 1% of the frames (as energy-like features of near-silence).
+    Every feature is then standardised (mean 0, variance 1), as feature
+    pipelines do.
+
+    Parameters
+    ----------
+    n_samples, n_features, n_components : int
+    scale_ratio : float, default=100
+        Ratio of the largest to the smallest within-component spread.
+    tail_df : float, default=4
+        Degrees of freedom of the Student-t noise (smaller: heavier tails).
+    n_skewed, n_constant : int, default=2 and 0
+        Features made skewed and nearly constant.
+    random_state : int, numpy Generator or None
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+        The component of each frame.
+
+    Examples
+    --------
+    >>> X, y = make_feature_frames(500, 6, 3, random_state=0)
+    >>> X.shape, bool(abs(X.std(axis=0) - 1).max() < 1e-6)
+    ((500, 6), True)
+    """
+    n, d, k = (int(v) for v in (n_samples, n_features, n_components))
+    if n < 2 or d < 1 or k < 1:
+        raise InvalidParameterError("n_samples must be >= 2, n_features and n_components >= 1")
+    if not (scale_ratio >= 1 and tail_df > 2):
+        raise InvalidParameterError("scale_ratio must be >= 1 and tail_df > 2 (finite variance)")
+    if not (0 <= n_skewed and 0 <= n_constant and n_skewed + n_constant <= d):
+        raise InvalidParameterError("n_skewed and n_constant must be >= 0 with n_skewed + n_constant <= n_features")
+    rng = np.random.default_rng(random_state)
+    labels = rng.choice(k, size=n, p=rng.dirichlet(np.full(k, 2.0)))
+    means = rng.normal(size=(k, d))
+    spreads = np.exp(rng.uniform(-np.log(scale_ratio) / 2, np.log(scale_ratio) / 2, size=(k, d)))
+    X = np.empty((n, d))
+    for c in range(k):
+        rows = np.flatnonzero(labels == c)
+        t = rng.standard_t(tail_df, size=(len(rows), d)) / np.sqrt(tail_df / (tail_df - 2))
+        X[rows] = means[c] + t * spreads[c]
+    if n_skewed:
+        X[:, :n_skewed] = np.exp(0.5 * X[:, :n_skewed] / X[:, :n_skewed].std(axis=0))
+    if n_constant:
+        spikes = rng.random((n, n_constant)) < 0.01
+        X[:, d - n_constant :] = np.where(spikes, 1.0 + rng.random((n, n_constant)), 0.0)
+        X[0, d - n_constant :] = 1.0  # never exactly constant
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    return X, labels
