@@ -5,9 +5,10 @@ k-means from a sketch against scikit-learn
 A mixture of Gaussians from :func:`sketchcore.datasets.make_mixture` is
 sketched in one pass into m = 5 K (2d + 1) random Fourier features, and
 :class:`~sketchcore.CompressiveKMeans` decodes a Gaussian mixture of 2 K
-components from the sketch alone and reads the K centroids from it. scikit-learn's :class:`~sklearn.cluster.KMeans` (k-means++, ten
-restarts) sees every point on every iteration; both are scored by their sum
-of squared errors (SSE) on the same data.
+components from the sketch alone and reads the K centroids from it.
+scikit-learn's :class:`~sklearn.cluster.KMeans` (k-means++, ten restarts)
+sees every point on every iteration; both are scored by their sum of squared
+errors (SSE) on the same data.
 """
 
 import time

@@ -444,9 +444,11 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
     def _n_components(self, op: Any = None) -> int:
         if self._density_model(op) is None:
             return int(self.n_clusters)
-        if self.density_components == "auto":
+        k = self.density_components
+        if k == "auto":
             return 2 * int(self.n_clusters)
-        return int(self.density_components)
+        assert isinstance(k, numbers.Integral)  # validated: an integer >= 1
+        return int(k)
 
     def _density_model(self, op: Any = None) -> int | str | None:
         """``density_components``, with "auto" read as None for quantized
