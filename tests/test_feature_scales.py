@@ -60,3 +60,16 @@ def test_kmeans_across_feature_scales(seed):
     # Measured on seeds 5-7: 1.00013, 1.00017, 1.0055 (Lloyd on the decoded
     # 8-component density; the means of a 4-component dense fit: 1.00006-1.00008).
     assert sse / ref.inertia_ < 1.017
+
+
+@pytest.mark.parametrize("floor", [0.0, 0.05, 0.3])
+def test_variance_floor_relative_to_each_feature(floor):
+    X, _ = _data(SEEDS[0], n=8000)
+    X = X * np.linspace(0.01, 100.0, X.shape[1])  # features in units 1e4 apart
+    est = CompressiveGMM(4, var_floor=floor, n_replicates=1, random_state=0).fit(X)
+    ratio = (est.covariances_ - est.reg_covar) / X.var(axis=0)
+    # The floor is applied to the variance estimated on the 1000 start rows
+    # (within 15% of the full data's here).
+    assert ratio.min() >= 0.85 * floor
+    if floor >= 0.3:
+        assert np.isclose(ratio.min(), floor, rtol=0.15)

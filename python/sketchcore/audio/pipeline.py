@@ -81,7 +81,7 @@ def sketch_corpus(
     *,
     features: FeatureConfig | None = None,
     sketch_size: int = 2000,
-    kind: str = "dense",
+    kind: str = "sparse",
     sigma: float | str = "auto",
     seed: int = 0,
     resume: bool = False,
@@ -107,7 +107,8 @@ def sketch_corpus(
     ``metadata`` (JSON) is recorded in the sketch file of a new run; a resumed
     run keeps the checkpoint's.
 
-    ``sigma`` is a number, ``"feature-std"`` (1.2 x the geometric mean of the
+    ``sigma`` is a number, ``"feature-std"`` (1.2 x, or 0.72 x for the default
+    sparse operators, the geometric mean of the
     per-feature standard deviations of the first files' frames; ``"auto"``,
     the default, means this) or ``"envelope"`` (the envelope heuristic).
 
@@ -201,15 +202,20 @@ def sketch_corpus(
 SAMPLE_CAPACITY = 1000
 
 #: ``sigma="feature-std"``: AUTO_SIGMA_FACTOR x the geometric mean of the
-#: per-feature standard deviations.
+#: per-feature standard deviations (dense and structured operators).
 AUTO_SIGMA_FACTOR = 1.2
+#: The same for sparse operators (the default): 0.6 x AUTO_SIGMA_FACTOR, as the
+#: estimators scale their within-cluster estimate for sparse frequencies
+#: (sketchcore.learning.estimators.SPARSE_SIGMA_FACTOR).
+SPARSE_AUTO_SIGMA_FACTOR = 0.72
 
 
 def _corpus_operator(files, cfg, sketch_size, kind, sigma, seed, warn):
     """Operator for the corpus, with sigma from the frames of the first readable files.
 
     ``"feature-std"`` (what ``"auto"`` means here): 1.2 x the geometric mean
-    of the per-feature standard deviations (about 0.8 in standardised units).
+    of the per-feature standard deviations (about 0.8 in standardised units),
+    0.72 x for sparse operators.
     ``"envelope"``: the envelope heuristic (:func:`~sketchcore.estimate_sigma`),
     which tight clusters such as silence pull far below the scale the
     decoders need on real audio.
@@ -240,7 +246,8 @@ def _corpus_operator(files, cfg, sketch_size, kind, sigma, seed, warn):
         std = frames.std(axis=0)
         std = std[std > 0]
         scale = float(np.exp(np.mean(np.log(std)))) if std.size else 1.0
-        return SketchOperator(cfg.dim, sketch_size, sigma=AUTO_SIGMA_FACTOR * scale, kind=kind, seed=seed)
+        factor = SPARSE_AUTO_SIGMA_FACTOR if kind == "sparse" else AUTO_SIGMA_FACTOR
+        return SketchOperator(cfg.dim, sketch_size, sigma=factor * scale, kind=kind, seed=seed)
     return SketchOperator(cfg.dim, sketch_size, sigma=float(sigma), kind=kind, seed=seed)
 
 

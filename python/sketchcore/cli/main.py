@@ -425,7 +425,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "'fit' warns beyond it")
     sketch.add_argument("--sketch-size", type=int, default=None,
                         help="frequencies m (default: 5 (2d+1) K for --max-components K)")
-    sketch.add_argument("--operator", choices=["dense", "structured"], default="dense")
+    sketch.add_argument("--operator", choices=["sparse", "dense", "structured"], default="sparse",
+                        help="frequency law: sparse (4 features per frequency; per-feature spreads identifiable), "
+                             "dense, or structured (fast transforms for large dimensions)")
     sketch.add_argument("--sigma", default="auto",
                         help="'feature-std' or 'auto' (1.2 x the features' typical standard deviation), "
                         "'envelope' (the published heuristic) or a positive number")

@@ -74,6 +74,7 @@ class _CompressiveMixture(BaseEstimator):
         "n_starts": [Interval(numbers.Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "backend": [StrOptions(set(BACKENDS))],
+        "var_floor": [Interval(numbers.Real, 0.0, 1.0, closed="left")],
         "verbose": ["verbose"],
     }
     _gaussian_output = False
@@ -181,11 +182,12 @@ class _CompressiveMixture(BaseEstimator):
         if not (np.all(np.isfinite(lower)) and np.all(np.isfinite(upper)) and np.all(lower <= upper)):
             raise InvalidParameterError("bounds must be finite with lower <= upper")
         half_span2 = ((upper - lower) / 2.0) ** 2
-        var_upper = np.maximum(half_span2, self._var_floor(half_span2))
-        var_lower = np.minimum(self._var_floor(half_span2), var_upper)
-        model = AtomModel(op, True, lower, upper, var_bounds=(var_lower, var_upper))
         if pool is None and sketch.samples is not None and len(sketch.samples):
             pool = sketch.samples
+        floor = self._var_floor(half_span2, pool)
+        var_upper = np.maximum(half_span2, floor)
+        var_lower = np.minimum(floor, var_upper)
+        model = AtomModel(op, True, lower, upper, var_bounds=(var_lower, var_upper))
         var0 = np.clip(np.full(op.dim, op.sigma**2), var_lower, var_upper)
         z = sketch.z
         k = self._n_components(op)
@@ -264,9 +266,21 @@ class _CompressiveMixture(BaseEstimator):
             self._decode(self.sketch_, None, self._stream_pool, self._stream_rng)
         return self
 
-    @staticmethod
-    def _var_floor(half_span2: np.ndarray) -> np.ndarray:
-        return np.maximum(1e-4 * half_span2, 1e-9)
+    def _var_floor(self, half_span2: np.ndarray, pool: np.ndarray | None) -> np.ndarray:
+        """Smallest variance of a component, per feature: ``var_floor`` times the
+        feature's variance (estimated on the sample rows, or as a sixteenth of
+        the squared half-width of the data box when the sketch carries none),
+        and never below 1e-4 of the squared half-width.
+
+        Speech toolkits floor diagonal-GMM variances likewise (a fraction of
+        each feature's global variance): a component that is very narrow in
+        one feature costs held-out frames tens of nats each.
+        """
+        if pool is not None and len(pool) > 1:
+            feature_var = np.var(np.asarray(pool, dtype=np.float64), axis=0)
+        else:
+            feature_var = half_span2 / 16.0
+        return np.maximum(np.maximum(self.var_floor * feature_var, 1e-4 * half_span2), 1e-9)
 
     def fit_sketch(self, sketch: Sketch, bounds: tuple[np.ndarray, np.ndarray] | None = None):
         """Learns the model from a sketch made elsewhere.
@@ -378,6 +392,10 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
         Points drawn from the density model for Lloyd's algorithm (memory
         8 density_samples d bytes; the centroids' Monte Carlo error is
         about the within-cluster deviation / sqrt(density_samples / K)).
+    var_floor : float, default=1e-3
+        Smallest variance of a decoded component in each feature, as a
+        fraction of that feature's variance (estimated on the rows sampled
+        for start points, or the sketch's stored sample).
     verbose : int, default=0
         Non-zero: each replicate and decoder step is logged (INFO records of
         the ``sketchcore.learning.estimators`` logger).
@@ -424,9 +442,11 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
         compute_labels: bool = True,
         density_components: int | str | None = "auto",
         density_samples: int = 50_000,
+        var_floor: float = 1e-3,
         verbose: int = 0,
     ) -> None:
         self.n_clusters = n_clusters
+        self.var_floor = var_floor
         self.density_components = density_components
         self.density_samples = density_samples
         self.method = method
@@ -537,6 +557,9 @@ class CompressiveGMM(DensityMixin, _CompressiveMixture):
         Default 5 (2d + 1) K (at least 100).
     reg_covar : float, default=1e-6
         Added to every variance (as in scikit-learn's GaussianMixture).
+    var_floor : float, default=1e-3
+        Smallest decoded variance in each feature, as a fraction of that
+        feature's variance (see :class:`CompressiveKMeans`).
     sigma, operator, n_replicates, max_iter, n_starts, random_state, backend, verbose
         As in :class:`CompressiveKMeans`.
 
@@ -568,6 +591,7 @@ class CompressiveGMM(DensityMixin, _CompressiveMixture):
         sigma: float | str = "auto",
         operator: str | SketchOperator = "sparse",
         reg_covar: float = 1e-6,
+        var_floor: float = 1e-3,
         n_replicates: int = 3,
         method: str = "auto",
         max_iter: int = 300,
@@ -582,6 +606,7 @@ class CompressiveGMM(DensityMixin, _CompressiveMixture):
         self.sigma = sigma
         self.operator = operator
         self.reg_covar = reg_covar
+        self.var_floor = var_floor
         self.n_replicates = n_replicates
         self.method = method
         self.max_iter = max_iter
