@@ -27,6 +27,7 @@ __all__ = [
     "UnsupportedFormatError",
     "FingerprintMismatchError",
     "PhaseOverflowError",
+    "OverlappingDataError",
     "ModelFileError",
     "InternalError",
 ]
@@ -119,6 +120,12 @@ class FingerprintMismatchError(CorruptSketchFileError, OperatorMismatchError):
     """The operator regenerated from a sketch file's parameters does not have
     the fingerprint the file records (a forged header, or a file from an
     incompatible sketchcore)."""
+
+
+class OverlappingDataError(SketchcoreError, ValueError):
+    """Sketches to merge share data (the same file in two parts, or the same
+    sketch twice): the merge would count it twice. Attribute ``path`` names
+    the shared file when known."""
 
 
 class PhaseOverflowError(SketchcoreError, ValueError):

@@ -162,7 +162,7 @@ def sketch_corpus(
     for result in _results(todo, cfg, op, client):
         if result[0] == "ok":
             _, path, part, mom, notes, rate = result
-            total = total + part
+            total._merge_into(part)  # in place; the books (files, moments) are kept below
             moments = moments + mom
             done.append(path)
             for note in notes:

@@ -26,7 +26,7 @@ import numpy as np
 
 from sketchcore.core.operator import _rebuild_operator
 from sketchcore.core.sketch import Sketch
-from sketchcore.core.validation import is_dask_array
+from sketchcore.core.validation import MAX_THREADS, is_dask_array
 from sketchcore.exceptions import (
     BackendUnavailableError,
     DataShapeError,
@@ -37,12 +37,12 @@ from sketchcore.exceptions import (
     SketchFileError,
 )
 
-__all__ = ["is_dask_array", "sketch_dask_array", "sketch_files", "FAN_IN"]
+__all__ = ["is_dask_array", "sketch_dask_array", "sketch_files", "worker_threads", "FAN_IN"]
 
 #: Partial sketches combined per reduction task.
 FAN_IN = 8
 
-_Partial = tuple  # (cos, sin, weight, count, lower, upper)
+_Partial = tuple  # (cos, sin, weight, count, lower, upper, max_weight)
 
 
 def _import_dask():
@@ -70,18 +70,36 @@ def _op_key(op) -> tuple[str, str]:
     return json.dumps(op.get_params(), sort_keys=True), op.fingerprint
 
 
+def worker_threads() -> int | None:
+    """The thread count of the Dask worker running this task, or None outside one.
+
+    Kernels called on a worker use this many threads: every task on the
+    worker shares one pool of that size, so a worker never runs more kernel
+    threads than it advertises (instead of one pool of all cores per worker).
+    """
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return None
+    n = getattr(getattr(worker, "state", None), "nthreads", None) or getattr(worker, "nthreads", None)
+    return int(n) if isinstance(n, (int, np.integer)) and 1 <= n <= MAX_THREADS else None
+
+
 def _sketch_block(block: np.ndarray, weights: np.ndarray | None, op_key: tuple[str, str], where: str) -> _Partial:
     """Sketch sums of one block, on the worker."""
     op = _operator(*op_key)
     try:
         # NumPy (or memory-mapped) blocks go to the Rust kernel, CuPy blocks to
         # the CUDA kernels ("auto" picks by array type).
-        if not type(block).__module__.startswith("cupy"):
-            block = np.asarray(block)
-        s = op.sketch(block, weights)
+        if type(block).__module__.startswith("cupy"):
+            s = op.sketch(block, weights)
+        else:
+            s = op.sketch(np.asarray(block), weights, n_threads=worker_threads())
     except SketchcoreError as exc:
         raise type(exc)(f"{where}: {exc}", **_info(exc)) from exc
-    return (s.cos_sums, s.sin_sums, s.weight, s.count, s.lower, s.upper)
+    return (s.cos_sums, s.sin_sums, s.weight, s.count, s.lower, s.upper, s.max_weight)
 
 
 def _info(exc: Exception) -> dict:
@@ -90,8 +108,8 @@ def _info(exc: Exception) -> dict:
 
 def _combine(*parts: _Partial) -> _Partial:
     """Adds partial sums in the given order."""
-    cos, sin, w, n, lo, hi = (np.array(parts[0][0]), np.array(parts[0][1]), parts[0][2], parts[0][3],
-                              np.array(parts[0][4]), np.array(parts[0][5]))
+    cos, sin, w, n, lo, hi, top = (np.array(parts[0][0]), np.array(parts[0][1]), parts[0][2], parts[0][3],
+                                   np.array(parts[0][4]), np.array(parts[0][5]), parts[0][6])
     for p in parts[1:]:
         cos += p[0]
         sin += p[1]
@@ -99,7 +117,8 @@ def _combine(*parts: _Partial) -> _Partial:
         n += p[3]
         np.minimum(lo, p[4], out=lo)
         np.maximum(hi, p[5], out=hi)
-    return (cos, sin, w, n, lo, hi)
+        top = None if top is None or p[6] is None else max(top, p[6])
+    return (cos, sin, w, n, lo, hi, top)
 
 
 def _tree(partials: list, fan_in: int = FAN_IN):
@@ -115,8 +134,8 @@ def _tree(partials: list, fan_in: int = FAN_IN):
 
 
 def _finish(op, total: _Partial):
-    cos, sin, w, n, lo, hi = total
-    return Sketch(op, cos, sin, w, n, lo, hi)
+    cos, sin, w, n, lo, hi, top = total
+    return Sketch(op, cos, sin, w, n, lo, hi, max_weight=top)
 
 
 def sketch_dask_array(op, X, weights: Any = None, *, compute: bool = True, **compute_kwargs: Any):

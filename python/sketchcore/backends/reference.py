@@ -44,15 +44,17 @@ def sketch_reference(
     acc = np.zeros(m, dtype=np.complex128)
     for start in range(0, n, chunk_size):
         xc = np.asarray(X[start : start + chunk_size], dtype=np.float64)
-        phases = xc @ omega + xi
-        if operator.quantize:
-            features = np.copysign(1.0, np.cos(phases)) + 1j * np.copysign(1.0, np.sin(phases))
-        else:
-            features = np.exp(1j * phases)
-        if weights is None:
-            acc += features.sum(axis=0)
-        else:
-            acc += weights[start : start + chunk_size] @ features
+        # Overflowing phases give NaN sums, which the caller reports.
+        with np.errstate(over="ignore", invalid="ignore"):
+            phases = xc @ omega + xi
+            if operator.quantize:
+                features = np.copysign(1.0, np.cos(phases)) + 1j * np.copysign(1.0, np.sin(phases))
+            else:
+                features = np.exp(1j * phases)
+            if weights is None:
+                acc += features.sum(axis=0)
+            else:
+                acc += weights[start : start + chunk_size] @ features
     weight = float(n) if weights is None else float(np.sum(weights))
     if n:
         lower = np.asarray(X.min(axis=0), dtype=np.float64)

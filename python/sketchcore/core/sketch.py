@@ -9,17 +9,27 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sketchcore.core import registry
+from sketchcore.core.metadata import merge_metadata
 from sketchcore.core.moments import RunningMoments
 from sketchcore.core.standardized import StandardizedOperator
 from sketchcore.core.validation import (
     as_data_matrix,
     as_weights,
+    check_array_shape,
     check_finite_rows,
     check_n_threads,
     is_cupy_array,
     is_dask_array,
 )
-from sketchcore.exceptions import EmptySketchError, InvalidParameterError, OperatorMismatchError, PrivacyError
+from sketchcore.exceptions import (
+    EmptySketchError,
+    InvalidParameterError,
+    NonFiniteError,
+    OperatorMismatchError,
+    OverlappingDataError,
+    PhaseOverflowError,
+    PrivacyError,
+)
 
 if TYPE_CHECKING:
     from sketchcore.core.operator import SketchOperator
@@ -29,6 +39,9 @@ __all__ = ["Sketch", "sketch_array", "sketch_chunks", "BACKENDS"]
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "rust", "numpy", "dask", "cupy")
+
+#: Largest number of rows a sketch keeps as decoders' starting points.
+MAX_SAMPLE_CAPACITY = 1_000_000
 
 
 class Sketch:
@@ -61,6 +74,10 @@ class Sketch:
         decoders only use it as starting points of new atoms (much more
         robust than uniform starts in high dimension). :func:`privatize`
         drops it. ``sample_capacity=0`` (the default) keeps none.
+    max_weight : float, optional
+        The largest sample weight summed in (0 for no sample), kept through
+        :meth:`update` and merges; ``None`` when unknown (sketches built from
+        sums alone). :func:`privatize` needs it at most 1.
 
     Notes
     -----
@@ -83,8 +100,15 @@ class Sketch:
         metadata: dict | None = None,
         samples: np.ndarray | None = None,
         sample_capacity: int = 0,
+        max_weight: float | None = None,
     ) -> None:
         self.operator = operator
+        if isinstance(sample_capacity, bool) or not (
+            isinstance(sample_capacity, (int, np.integer)) and 0 <= sample_capacity <= MAX_SAMPLE_CAPACITY
+        ):
+            raise InvalidParameterError(
+                f"sample_capacity must be an integer in [0, {MAX_SAMPLE_CAPACITY}], got {sample_capacity!r}"
+            )
         self.sample_capacity = int(sample_capacity)
         self.samples = None if samples is None else np.asarray(samples, dtype=np.float64).reshape(-1, operator.dim)
         if not (isinstance(decay, (int, float, np.floating)) and 0.0 < float(decay) <= 1.0):
@@ -95,7 +119,16 @@ class Sketch:
         self.cos_sums = np.asarray(cos_sums, dtype=np.float64)
         self.sin_sums = np.asarray(sin_sums, dtype=np.float64)
         self.weight = float(weight)
+        if not (np.isfinite(self.weight) and self.weight >= 0.0):
+            raise InvalidParameterError(f"weight must be finite and non-negative, got {weight!r}")
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
+            raise InvalidParameterError(f"count must be a non-negative integer, got {count!r}")
         self.count = int(count)
+        if max_weight is not None:
+            max_weight = float(max_weight)
+            if not (np.isfinite(max_weight) and max_weight >= 0.0):
+                raise InvalidParameterError(f"max_weight must be finite and non-negative, got {max_weight!r}")
+        self.max_weight = max_weight
         self.lower = np.asarray(lower, dtype=np.float64)
         self.upper = np.asarray(upper, dtype=np.float64)
         m, d = operator.sketch_size, operator.dim
@@ -111,7 +144,8 @@ class Sketch:
         """The sketch of no data: weight 0, the identity of ``+``."""
         m, d = operator.sketch_size, operator.dim
         return cls(operator, np.zeros(m), np.zeros(m), 0.0, 0, np.full(d, np.inf), np.full(d, -np.inf), decay=decay,
-                   samples=np.empty((0, d)) if sample_capacity else None, sample_capacity=sample_capacity)
+                   samples=np.empty((0, d)) if sample_capacity else None, sample_capacity=sample_capacity,
+                   max_weight=0.0)
 
     def _merge_samples(self, other_samples: np.ndarray | None, other_count: int) -> None:
         """Uniform sample of the union: hypergeometric split between the two
@@ -171,6 +205,10 @@ class Sketch:
         self.sin_sums += other.sin_sums
         self.weight += other.weight
         self.count += other.count
+        if self.max_weight is None or other.max_weight is None:
+            self.max_weight = None
+        else:
+            self.max_weight = max(self.max_weight, other.max_weight)
         np.minimum(self.lower, other.lower, out=self.lower)
         np.maximum(self.upper, other.upper, out=self.upper)
 
@@ -203,6 +241,7 @@ class Sketch:
             metadata=self.metadata,
             samples=samples,
             sample_capacity=self.sample_capacity,
+            max_weight=self.max_weight,
         )
 
     # -- files -----------------------------------------------------------------
@@ -257,7 +296,11 @@ class Sketch:
         if other.fingerprint != self.fingerprint:
             raise OperatorMismatchError(
                 "cannot merge sketches made with different operators "
-                f"(fingerprints {self.fingerprint[:12]} and {other.fingerprint[:12]})"
+                f"(fingerprints {self.fingerprint[:12]} and {other.fingerprint[:12]}: "
+                f"{operator_difference(self.operator, other.operator)}). Sketches add up only under one operator: "
+                "make every part with the same one (the same dim, sketch size, kind, sigma and seed; on the "
+                "command line, 'sketchcore sketch ... --like FIRST.sketch' reuses a sketch's operator, whereas "
+                "'--sigma auto' estimates sigma from each part's own data)"
             )
         if other.decay != self.decay:
             raise OperatorMismatchError(
@@ -275,27 +318,46 @@ class Sketch:
     def merge(sketches: Iterable[Sketch]) -> Sketch:
         """Sum of sketches of disjoint data made with one operator.
 
+        The metadata merge too (:func:`~sketchcore.core.metadata.merge_metadata`):
+        feature moments exactly, file lists as their union.
+
         Raises
         ------
         OperatorMismatchError
-            If the operators differ.
+            If the operators (or the feature settings) differ; the message
+            says which parameters differ.
+        OverlappingDataError
+            If two parts share a file, or the same sketch is given twice.
         InvalidParameterError
             If ``sketches`` is empty (the operator would be unknown).
         """
         items = list(sketches)
         if not items:
             raise InvalidParameterError("merge needs at least one sketch")
+        for s in items:
+            items[0]._check_compatible(s)
+        for i, a in enumerate(items):
+            for b in items[i + 1 :]:
+                if a.count and a.count == b.count and a.weight == b.weight and a == b:
+                    raise OverlappingDataError("cannot merge a sketch with itself: its data would be counted twice")
+        metadata = merge_metadata([s.metadata for s in items], items[0].dim)
         total = items[0].copy()
         for s in items[1:]:
-            total._check_compatible(s)
-            if s.samples is not None and len(s.samples):
-                total.sample_capacity = max(total.sample_capacity, s.sample_capacity)
-                total._merge_samples(s.samples, s.count)
-            if total.privacy is not None:
-                assert s.privacy is not None  # checked by _check_compatible
-                total.privacy = compose_disjoint(total.privacy, s.privacy)
-            total._add_sums(s)
+            total._merge_into(s)
+        total.metadata = metadata
         return total
+
+    def _merge_into(self, other: Sketch) -> None:
+        """Adds ``other`` in place: sums, weight, count, box, sample of rows,
+        privacy record (not the metadata; see :meth:`merge`)."""
+        self._check_compatible(other)
+        if other.samples is not None and len(other.samples):
+            self.sample_capacity = max(self.sample_capacity, other.sample_capacity)
+            self._merge_samples(other.samples, other.count)
+        if self.privacy is not None:
+            assert other.privacy is not None  # checked by _check_compatible
+            self.privacy = compose_disjoint(self.privacy, other.privacy)
+        self._add_sums(other)
 
     def copy(self) -> Sketch:
         return Sketch(
@@ -311,6 +373,7 @@ class Sketch:
             metadata=self.metadata,
             samples=None if self.samples is None else self.samples.copy(),
             sample_capacity=self.sample_capacity,
+            max_weight=self.max_weight,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -349,25 +412,109 @@ def sketch_array(
 ) -> Sketch:
     """Sketch of an in-memory array; see :meth:`SketchOperator.sketch`.
 
-    Picks the backend (CuPy input: ``"cupy"``; dask input: ``"dask"``; else
-    ``"rust"`` unless ``backend`` says otherwise), validates NumPy input and
-    calls the backend registered under that name (:mod:`sketchcore.core.registry`).
+    Validates the arguments once, whatever the backend (shape, dtype and
+    weights of NumPy and CuPy input alike; dask blocks are validated where
+    they are sketched), then picks the backend (CuPy input: ``"cupy"``; dask
+    input: ``"dask"``; else ``"rust"`` unless ``backend`` says otherwise) and
+    calls the one registered under that name (:mod:`sketchcore.core.registry`).
+    Arrays whose dtype needs converting (integers, float16, byte-swapped...)
+    are converted one tile of rows at a time (memory-mapped files included).
+    Finite data whose phases overflow raise :class:`PhaseOverflowError`.
     """
-    if backend not in BACKENDS:
+    if not isinstance(backend, str) or backend not in BACKENDS:
         raise InvalidParameterError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    threads = check_n_threads(n_threads)
     if backend == "cupy" or (backend == "auto" and is_cupy_array(X)):
-        return registry.backend("cupy")(operator, X, weights)
+        check_array_shape(X, operator.dim)
+        if is_cupy_array(weights):
+            weights = weights.get()
+        w = as_weights(weights, X.shape[0])
+        sketch = registry.backend("cupy")(operator, X, w)
+        sketch.max_weight = _max_weight(w, X.shape[0])
+        return _check_phases(sketch)
     if is_dask_array(X) or backend == "dask":
         if not is_dask_array(X):
             raise InvalidParameterError("backend='dask' needs a dask array")
         return registry.backend("dask")(operator, X, weights)
-    X = as_data_matrix(X, operator.dim)
+    X = as_data_matrix(X, operator.dim, convert=False)
     w = as_weights(weights, X.shape[0])
-    threads = check_n_threads(n_threads)
-    if backend == "numpy":
-        check_finite_rows(X)
-        return registry.backend("numpy")(operator, X, w)
-    return registry.backend("rust")(operator, X, w, n_threads=threads, simd=simd)
+    rows = _tile_rows(X)
+    if rows is None:
+        sketch = _sketch_validated(operator, as_data_matrix(X, operator.dim), w, backend, threads, simd, 0)
+    else:
+        sketch = Sketch.empty(operator)
+        for start in range(0, X.shape[0], rows):
+            stop = min(X.shape[0], start + rows)
+            tile = as_data_matrix(X[start:stop], operator.dim)
+            part = _sketch_validated(operator, tile, None if w is None else w[start:stop], backend, threads, simd,
+                                     start)
+            sketch._add_sums(part)
+    sketch.max_weight = _max_weight(w, X.shape[0])
+    return _check_phases(sketch)
+
+
+#: Arrays that need a dtype conversion are converted this many bytes (of the
+#: converted rows) at a time; a multiple of the kernel's 4096-row chunks.
+CONVERT_TILE_BYTES = 64 << 20
+
+
+def _tile_rows(X: np.ndarray) -> int | None:
+    """Rows per converted tile, or None when X is sketched as it is (or is small)."""
+    target = np.dtype(np.float32) if X.dtype in (np.float32, np.float16) else np.dtype(np.float64)
+    if X.dtype == target and X.dtype.isnative:
+        return None
+    row_bytes = max(1, X.shape[1]) * target.itemsize
+    if X.shape[0] * row_bytes <= CONVERT_TILE_BYTES:
+        return None
+    return max(4096, (CONVERT_TILE_BYTES // row_bytes) // 4096 * 4096)
+
+
+def _sketch_validated(operator, X, w, backend, threads, simd, row_offset) -> Sketch:
+    """Runs the NumPy or Rust backend on validated rows; errors name rows of the whole array."""
+    try:
+        if backend == "numpy":
+            check_finite_rows(X)
+            return registry.backend("numpy")(operator, X, w)
+        return registry.backend("rust")(operator, X, w, n_threads=threads, simd=simd)
+    except NonFiniteError as exc:
+        if not row_offset:
+            raise
+        row = exc.row + row_offset
+        raise NonFiniteError(str(exc).replace(f"row {exc.row}", f"row {row}", 1), row=row,
+                             column=getattr(exc, "column", None)) from None
+
+
+def _max_weight(w: np.ndarray | None, n: int) -> float:
+    if w is None:
+        return 1.0 if n else 0.0
+    return float(w.max()) if w.size else 0.0
+
+
+def _check_phases(sketch: Sketch) -> Sketch:
+    """Finite data and weights give finite sums unless a phase overflowed."""
+    if not (np.all(np.isfinite(sketch.cos_sums)) and np.all(np.isfinite(sketch.sin_sums))):
+        raise PhaseOverflowError(
+            "the phases omega . x + xi overflow the floating-point range (data too large for this "
+            f"operator's frequencies, sigma={sketch.operator.sigma:g}): the sketch would be NaN; "
+            "rescale the data, raise sigma, or pass float64 data"
+        )
+    return sketch
+
+
+def operator_difference(a: Any, b: Any) -> str:
+    """Which parameters of two operators differ, in words."""
+    pa, pb = a.get_params(), b.get_params()
+    diffs = []
+    for key in sorted(set(pa) | set(pb)):
+        va, vb = pa.get(key), pb.get(key)
+        if va == vb:
+            continue
+        if key == "sigma" and isinstance(va, str) and isinstance(vb, str):
+            va, vb = f"{float.fromhex(va):.6g}", f"{float.fromhex(vb):.6g}"
+        elif key == "standardize":
+            va, vb = ("standardised" if va else "raw"), ("standardised" if vb else "raw")
+        diffs.append(f"{key} {va} vs {vb}")
+    return "; ".join(diffs) if diffs else "the same parameters, a different generator"
 
 
 def compose_disjoint(a: dict, b: dict) -> dict:

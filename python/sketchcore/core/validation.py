@@ -16,12 +16,14 @@ from sketchcore.exceptions import (
 )
 
 
-def as_data_matrix(X: Any, dim: int | None = None, *, name: str = "X") -> np.ndarray:
+def as_data_matrix(X: Any, dim: int | None = None, *, name: str = "X", convert: bool = True) -> np.ndarray:
     """Returns ``X`` as a 2-D float32 or float64 array without copying when possible.
 
     float32 stays float32 and float64 stays float64; float16 becomes float32;
     integers, booleans and longer floats become float64. Strided and
     Fortran-ordered arrays are kept as views (the kernels read any strides).
+    With ``convert=False`` the array is only checked (shape and kind) and
+    returned in its own dtype, for conversion a tile at a time.
     """
     if not isinstance(X, np.ndarray):
         if hasattr(X, "__array__") or isinstance(X, (list, tuple)):
@@ -39,6 +41,8 @@ def as_data_matrix(X: Any, dim: int | None = None, *, name: str = "X") -> np.nda
         raise DataShapeError(f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}.{hint}")
     if dim is not None and X.shape[1] != dim:
         raise DimensionMismatchError(f"{name} has {X.shape[1]} features but the operator expects {dim}")
+    if not convert:
+        return X
     target: np.dtype
     if X.dtype == np.float32 or X.dtype == np.float16:
         target = np.dtype(np.float32)
@@ -86,13 +90,34 @@ def check_finite_rows(X: np.ndarray, row_offset: int = 0) -> None:
         raise NonFiniteError(f"input contains NaN or infinity (first at row {row}, column {col})", row=row, column=col)
 
 
+#: Largest ``n_threads`` a kernel call accepts.
+MAX_THREADS = 1024
+
+
 def check_n_threads(n_threads: Any) -> int:
-    """0 (all CPUs) for None, else a positive int."""
+    """0 (all CPUs) for None, else an int in [1, MAX_THREADS]."""
     if n_threads is None:
         return 0
-    if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or n_threads < 1:
-        raise InvalidParameterError(f"n_threads must be a positive integer or None, got {n_threads!r}")
+    if (isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer))
+            or not 1 <= n_threads <= MAX_THREADS):
+        raise InvalidParameterError(
+            f"n_threads must be an integer in [1, {MAX_THREADS}] or None (all CPUs), got {n_threads!r}"
+        )
     return int(n_threads)
+
+
+def check_array_shape(X: Any, dim: int, *, name: str = "X") -> None:
+    """Checks a device (CuPy) array's shape and dtype without reading its values."""
+    shape, dtype = getattr(X, "shape", None), getattr(X, "dtype", None)
+    if shape is None or dtype is None:
+        raise DTypeError(f"{name} must be an array of numbers, got {type(X).__name__}")
+    kind = np.dtype(dtype).kind
+    if kind == "c" or kind not in "fiub":
+        raise DTypeError(f"{name} must hold real numbers, got dtype {dtype}")
+    if len(shape) != 2:
+        raise DataShapeError(f"{name} must be 2-D (n_samples, n_features), got shape {tuple(shape)}")
+    if shape[1] != dim:
+        raise DimensionMismatchError(f"{name} has {shape[1]} features but the operator expects {dim}")
 
 
 def is_dask_array(x: Any) -> bool:

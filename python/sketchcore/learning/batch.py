@@ -74,8 +74,8 @@ def _batch_rounds(z, model, n_atoms, *, rng, var0, start_pool, n_starts, max_ite
         else:
             break
         new = _new_atoms(model, r, count, rng, var0, start_pool, n_starts, max_iter)
-        if new.shape[0] == 0 and k >= n_atoms:
-            break
+        if new.shape[0] == 0:
+            break  # no new atom (also while k < K): another round would find none either
         theta = np.vstack([theta, new])
         a = model.atoms(theta)
         if theta.shape[0] > n_atoms:

@@ -77,6 +77,10 @@ impl<E: Element> TileKernel<E> for DenseKernel<E> {
         // |omega . x + xi| <= ||x||_1 max|omega| + max|xi|
         max_l1 * self.max_abs_omega + self.max_abs_dither
     }
+    fn work_per_row(&self) -> usize {
+        // d multiply-adds and a sine-cosine (about 16) per frequency
+        self.m.saturating_mul(self.d + 16)
+    }
     fn scratch<V: Vector<E = E>>(&self) {}
     fn row_multiple<V: Vector<E = E>>(&self) -> usize {
         blocking(V::LEVEL).0

@@ -23,6 +23,20 @@ pub const TILE_ROWS: usize = 64;
 pub const CHUNK_ROWS: usize = 4096;
 /// Upper bound on memory held by one batch of chunk partial sums.
 const BATCH_BYTES: usize = 32 << 20;
+/// Work (in [`TileKernel::work_per_row`] units, about one multiply-add each)
+/// per thread between two interrupt checks: a fraction of a second.
+pub const WORK_PER_THREAD: usize = 1 << 31;
+
+/// Chunks per batch (the interrupt is polled between batches): enough work
+/// for every thread, about [`WORK_PER_THREAD`] each, within [`BATCH_BYTES`]
+/// of partial sums and at most 1024 chunks.
+pub fn batch_chunks(work_per_row: usize, padded_size: usize, d: usize, threads: usize) -> usize {
+    let per_chunk = CHUNK_ROWS.saturating_mul(work_per_row.max(1));
+    let threads = threads.max(1);
+    let by_work = (threads.saturating_mul(WORK_PER_THREAD) / per_chunk).max(threads);
+    let by_memory = BATCH_BYTES / (16 * padded_size + 16 * d + 64);
+    by_work.min(by_memory).clamp(1, 1024)
+}
 
 /// How a sketching call runs.
 #[derive(Clone, Copy, Debug)]
@@ -58,6 +72,8 @@ pub(crate) trait TileKernel<E: Element>: Sync {
     fn padded_size(&self) -> usize;
     /// Upper bound of |t| for a row whose L1 norm is at most `max_l1`.
     fn phase_bound(&self, max_l1: f64) -> f64;
+    /// Arithmetic per row, in about multiply-adds (sizes the batches).
+    fn work_per_row(&self) -> usize;
     /// Per-chunk scratch memory.
     type Scratch: Send;
     fn scratch<V: Vector<E = E>>(&self) -> Self::Scratch;
@@ -126,7 +142,8 @@ pub(crate) fn run_sketch<E: Element, K: TileKernel<E>>(
         return Ok(total);
     }
     let chunks = n.div_ceil(CHUNK_ROWS);
-    let batch = (BATCH_BYTES / (16 * kernel.padded_size() + 16 * d + 64)).clamp(1, 1024);
+    let threads = crate::threads::effective_threads(config.n_threads);
+    let batch = batch_chunks(kernel.work_per_row(), kernel.padded_size(), d, threads);
     let mut start = 0;
     while start < chunks {
         let stop = (start + batch).min(chunks);
@@ -291,5 +308,27 @@ impl<E: Element, K> ChunkOp<'_, E, K> {
         xt[rows * d..rows_pad * d].fill(E::ZERO);
         wt[rows..rows_pad].fill(E::ZERO);
         Ok(max_l1)
+    }
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_sized_by_work() {
+        // d = 512, m = 8192: one 4096-row chunk is ~1.8e10 multiply-adds, so
+        // each thread gets one chunk per batch (the memory bound alone allowed 240).
+        let per_row = 8192 * (512 + 16);
+        for threads in [1, 2, 16, 64] {
+            let b = batch_chunks(per_row, 8192, 512, threads);
+            assert_eq!(b, threads.min(240), "threads {threads}");
+        }
+        // Cheap rows: many chunks per thread, within the caps.
+        let b = batch_chunks(8 * (4 + 16), 8, 4, 4);
+        assert!(b > 4 && b <= 1024);
+        assert!(b * CHUNK_ROWS * 8 * 20 <= 4 * WORK_PER_THREAD + CHUNK_ROWS * 160);
+        // Memory bound still applies to huge sketches.
+        assert_eq!(batch_chunks(1, 1 << 24, 1, 8), 1);
     }
 }

@@ -159,6 +159,11 @@ impl<E: Element> TileKernel<E> for StructuredKernel<E> {
         let p = self.p as f64;
         self.max_scale * p * p.sqrt() * max_l1 + self.max_abs_dither
     }
+    fn work_per_row(&self) -> usize {
+        // two transforms of p log p per block of p frequencies, a sine-cosine each
+        let log_p = (usize::BITS - self.p.max(1).leading_zeros()) as usize;
+        self.m.saturating_mul(2 * log_p + 16) + self.p.saturating_mul(log_p)
+    }
     fn scratch<V: Vector<E = E>>(&self) -> Scratch<E> {
         let l = V::LANES;
         let groups = crate::kernel::TILE_ROWS.div_ceil(l);
