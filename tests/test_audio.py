@@ -145,7 +145,8 @@ def test_bad_files_skipped_rest_exact(corpus, tmp_path):
     frames = np.concatenate([f for p in find_audio_files([corpus / "good"]) for f in iter_features(p, CFG)])
     assert rel_err(sk_all.z, sk_all.operator.sketch(frames).z) < 1e-6
     moments = RunningMoments.from_dict(Sketch.load(tmp_path / "all.sketch").metadata["feature_moments"])
-    np.testing.assert_allclose(moments.mean, frames.astype(np.float64).mean(0), rtol=1e-9, atol=1e-9)
+    # float32 features: their rounding depends on the BLAS threads (the pipeline extracts with one).
+    np.testing.assert_allclose(moments.mean, frames.astype(np.float64).mean(0), rtol=1e-6, atol=1e-6)
 
 
 def _cli(*args, check=True):

@@ -16,6 +16,8 @@ Needs the ``audio`` extra (``pip install 'sketchcore[audio]'``).
 from __future__ import annotations
 
 import dataclasses
+import os
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -120,17 +122,49 @@ class FeatureConfig:
         return cls(**d)
 
 
-def find_audio_files(paths: Iterable[Any]) -> list[Path]:
-    """Audio files under ``paths`` (files or folders, walked recursively), sorted."""
-    found: list[Path] = []
+def find_audio_files(paths: Iterable[Any], problems: list[tuple[str, str]] | None = None) -> list[Path]:
+    """Audio files under ``paths`` (files or folders, walked recursively), sorted.
+
+    Paths are resolved (absolute, symbolic links followed), so one file
+    spelled two ways (relative and absolute, through a link) is listed once.
+    What cannot be listed or read is left out and, when ``problems`` is a
+    list, appended to it as ``(path, why)``: unreadable folders, dangling
+    links, and entries with an audio extension that are not regular files
+    (FIFOs, devices, folders).
+    """
+    found: set[Path] = set()
+
+    def note(path: Any, why: str) -> None:
+        if problems is not None:
+            problems.append((str(path), why))
+
+    def add(path: Path) -> None:
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            note(path, "dangling link" if path.is_symlink() else "vanished while listing")
+            return
+        except OSError as exc:
+            note(path, f"cannot read: {exc.strerror or exc}")
+            return
+        if not stat.S_ISREG(info.st_mode):
+            note(path, "not a regular file")
+            return
+        found.add(path.resolve())
+
     for p in map(Path, paths):
         if p.is_dir():
-            found.extend(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in AUDIO_EXTENSIONS)
-        elif p.exists():
-            found.append(p)
+            for folder, subfolders, names in os.walk(p, onerror=lambda e: note(e.filename, f"unreadable folder: "
+                                                                                   f"{e.strerror or e}")):
+                subfolders.sort()
+                for name in names:
+                    if Path(name).suffix.lower() in AUDIO_EXTENSIONS:
+                        add(Path(folder, name))
+        elif p.exists() or p.is_symlink():
+            add(p)
         else:
             raise FileNotFoundError(f"no such file or folder: {p}")
-    return sorted(set(found))
+    return sorted(found)
 
 
 def native_rate(path: Any) -> int:

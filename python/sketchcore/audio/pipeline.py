@@ -13,7 +13,10 @@ Needs the ``audio`` extra (``pip install 'sketchcore[audio]'``).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
+import os
+import stat
 import sys
 import time
 import warnings
@@ -22,12 +25,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from sketchcore.audio.features import AudioDecodeError, FeatureConfig, find_audio_files, iter_features, native_rate
 from sketchcore.core.moments import RunningMoments
+from sketchcore.io.sketch_file import MAGIC
 from sketchcore.core.operator import SketchOperator
+from sketchcore.backends.dask import worker_threads
 from sketchcore.core.sketch import Sketch
-from sketchcore.exceptions import InvalidParameterError, SketchFileError
+from sketchcore.exceptions import CorruptSketchFileError, InvalidParameterError, SketchFileError
 
 __all__ = ["CorpusReport", "sketch_corpus", "SAMPLE_CAPACITY", "AUTO_SIGMA_FACTOR"]
 
@@ -60,26 +66,48 @@ def _file_partial(path: str, cfg_dict: dict, op) -> tuple:
     cfg = FeatureConfig.from_dict(cfg_dict)
     sk = Sketch.empty(op, sample_capacity=SAMPLE_CAPACITY)
     moments = RunningMoments(cfg.dim)
-    with warnings.catch_warnings(record=True) as caught:
+    threads = worker_threads()  # on a Dask worker: its own thread count
+    # One BLAS thread: the features' rounding is then the same in every
+    # process (Dask workers run with one), so the sketch is too.
+    with warnings.catch_warnings(record=True) as caught, threadpool_limits(1):
         warnings.simplefilter("always")
         try:
+            record = file_record(path)
             rate = native_rate(path)
             for feats in iter_features(path, cfg):
-                sk.update(feats)
+                sk.update(feats, n_threads=threads)
                 moments.update(feats)
         except (SketchFileError, OSError, ValueError) as exc:
             return ("error", path, str(exc).replace("\n", " "))
     if sk.count == 0:
         return ("error", path, f"{path}: no frames")
     notes = list(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
-    return ("ok", path, sk, moments, notes, rate)
+    return ("ok", path, sk, moments, notes, rate, record)
+
+
+def file_record(path: Any) -> list:
+    """What identifies a sketched file: ``[resolved path, size, mtime_ns, sha256]``.
+
+    ``--resume`` recognises a file by its resolved path, size and
+    modification time (never by how it was spelled); merges recognise one
+    by its content hash, whatever its path at each site.
+    """
+    p = Path(path).resolve()
+    digest = hashlib.sha256()
+    with open(p, "rb") as f:
+        info = os.fstat(f.fileno())
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return [str(p), int(info.st_size), int(info.st_mtime_ns), digest.hexdigest()]
 
 
 def sketch_corpus(
     paths: Sequence[Any],
     output: Any,
     *,
-    features: FeatureConfig | None = None,
+    features: FeatureConfig | dict | None = None,
+    operator: SketchOperator | None = None,
+    force: bool = False,
     sketch_size: int = 2000,
     kind: str = "sparse",
     sigma: float | str = "auto",
@@ -119,29 +147,60 @@ def sketch_corpus(
     output = Path(output)
     log = Path(log) if log is not None else output.with_name(output.name + ".log")
     warn = warn or logger.warning
-    files = [str(p) for p in find_audio_files(paths)]
-    done: list[str] = []
+    _check_output(output, resume, force)
+    problems: list[tuple[str, str]] = []
+    files = [str(p) for p in find_audio_files(paths, problems)]
+    done: list = []
     skipped: list[tuple[str, str]] = []
     if resume and output.exists():
         total = Sketch.load(output)
         meta = total.metadata
-        cfg = FeatureConfig.from_dict(meta["features"])
-        if features is not None and features != cfg:
-            raise InvalidParameterError("--resume with different feature settings than the checkpoint")
-        done = list(meta.get("files_done", []))
-        skipped = [tuple(s) for s in meta.get("skipped", [])]
-        moments = RunningMoments.from_dict(meta["feature_moments"])
+        try:
+            cfg = FeatureConfig.from_dict(meta["features"])
+            done = [_checked_record(r) for r in meta.get("files_done", [])]
+            skipped = [(str(Path(s[0]).resolve()), str(s[1])) for s in meta.get("skipped", [])]
+            moments = RunningMoments.from_dict(meta["feature_moments"])
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise CorruptSketchFileError(f"{output}: not a checkpoint of sketch_corpus ({exc!r})",
+                                         path=str(output)) from None
+        _check_resume_features(features, cfg)
+        if operator is not None and operator.fingerprint != total.fingerprint:
+            raise InvalidParameterError("--resume continues with the checkpoint's operator; drop --like")
         op = total.operator
         resumed = len(done)
         extra = {k: v for k, v in meta.items() if k not in ("features", "files_done", "skipped", "feature_moments")}
     else:
-        cfg = features or FeatureConfig()
-        op = _corpus_operator(files, cfg, sketch_size, kind, sigma, seed, warn)
+        cfg = features if isinstance(features, FeatureConfig) else FeatureConfig(**(features or {}))
+        if operator is not None:
+            if operator.dim != cfg.dim:
+                raise InvalidParameterError(
+                    f"the operator has dim {operator.dim} but the features have {cfg.dim}: use the feature "
+                    "settings of the sketch whose operator is reused"
+                )
+            op = operator
+        else:
+            op = _corpus_operator(files, cfg, sketch_size, kind, sigma, seed, warn)
         total = Sketch.empty(op, sample_capacity=SAMPLE_CAPACITY)
         moments = RunningMoments(cfg.dim)
         resumed = 0
         extra = dict(metadata or {})
-    finished = set(done) | {s[0] for s in skipped}
+    # Files are recognised by resolved path, size and modification time.
+    done_ids = {r[0]: r for r in done}
+    for path in files:
+        r = done_ids.get(path)
+        if r is not None and len(r) >= 3:
+            info = os.stat(path)
+            if (int(info.st_size), int(info.st_mtime_ns)) != (r[1], r[2]):
+                raise InvalidParameterError(
+                    f"{path} changed since it was sketched into {output} (size or modification time): its "
+                    "earlier frames are in the checkpoint; start a new sketch without --resume"
+                )
+    finished = set(done_ids) | {s[0] for s in skipped}
+    for path, why in problems:
+        if path not in finished:
+            skipped.append((path, why))
+            finished.add(path)
+            warn(f"warning: skipping {path}: {why}")
     todo = [f for f in files if f not in finished]
 
     def checkpoint() -> None:
@@ -161,10 +220,10 @@ def sketch_corpus(
     upsampled = 0
     for result in _results(todo, cfg, op, client):
         if result[0] == "ok":
-            _, path, part, mom, notes, rate = result
+            _, path, part, mom, notes, rate, record = result
             total._merge_into(part)  # in place; the books (files, moments) are kept below
             moments = moments + mom
-            done.append(path)
+            done.append(record)
             for note in notes:
                 warn(f"warning: {path}: {note}")
             if cfg.sample_rate != "native" and rate < cfg.sample_rate:
@@ -189,13 +248,67 @@ def sketch_corpus(
         bar.close()
     checkpoint()
     if skipped:
-        with open(log, "w") as f:
+        # File names that are not UTF-8 are written back as the bytes they were.
+        with open(log, "w", encoding="utf-8", errors="surrogateescape") as f:
             for path, why in skipped:
                 f.write(f"{path}\t{why}\n")
     elif log.exists():  # a list from an earlier run of this output
         log.unlink()
     report = CorpusReport(done, skipped, total.count - frames0, time.perf_counter() - t0, resumed, upsampled)
     return total, report
+
+
+def _check_output(output: Path, resume: bool, force: bool) -> None:
+    """Before any work: the output's folder exists, and an existing output is
+    a sketch file (the checkpoint) unless ``force``."""
+    folder = output.parent if str(output.parent) else Path(".")
+    if not folder.is_dir():
+        raise SketchFileError(f"{output}: the folder {folder} does not exist", path=str(output))
+    if output.exists() and not force:
+        if not is_sketch_file(output):
+            raise SketchFileError(
+                f"{output} exists and is not a sketch file: refusing to overwrite it (pass --force, or "
+                "force=True, to replace it)", path=str(output)
+            )
+
+
+def is_sketch_file(path: Any) -> bool:
+    """Whether ``path`` is a regular file starting with the sketch file magic."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
+        with open(path, "rb") as f:
+            return f.read(len(MAGIC)) == MAGIC
+    except OSError:
+        return False
+
+
+def _checked_record(record: Any) -> list:
+    """A ``files_done`` entry of a checkpoint as ``[resolved path, size, mtime_ns, sha256]``;
+    entries of older versions (a path as spelled) become ``[resolved path]``."""
+    if isinstance(record, str):
+        return [str(Path(record).resolve())]
+    if (isinstance(record, list) and len(record) == 4 and isinstance(record[0], str)
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in record[1:3])
+            and isinstance(record[3], str)):
+        return record
+    raise ValueError(f"bad files_done entry {record!r:.80}")
+
+
+def _check_resume_features(features: FeatureConfig | dict | None, cfg: FeatureConfig) -> None:
+    """``--resume`` takes the feature settings from the checkpoint; settings
+    given explicitly must agree with them (the error names those that differ)."""
+    if features is None:
+        return
+    given = features.to_dict() if isinstance(features, FeatureConfig) else dict(features)
+    saved = cfg.to_dict()
+    keys = [k for k in sorted(given) if given[k] != saved.get(k)]
+    if keys:
+        differ = ", ".join(f"{k}={given[k]!r} (the checkpoint has {saved.get(k)!r})" for k in keys)
+        raise InvalidParameterError(
+            f"the feature settings of a resumed run come from its checkpoint; these differ: {differ}. "
+            "Drop them (or start a new sketch without --resume)", settings=keys
+        )
 
 
 #: Frames kept (a uniform sample) as starting points for the decoders.
@@ -252,16 +365,19 @@ def _corpus_operator(files, cfg, sketch_size, kind, sigma, seed, warn):
 
 
 def _results(todo: list[str], cfg: FeatureConfig, op, client) -> Iterator[tuple]:
-    """Per-file results, locally in order, or from a Dask client as they finish."""
+    """Per-file results in file order, computed locally or by a Dask client.
+
+    The caller adds them in this order, so a list of files gives the same
+    sketch, bit for bit, however the files were spread over workers.
+    """
     if client is None:
         for path in todo:
             yield _file_partial(path, cfg.to_dict(), op)
         return
-    from distributed import as_completed
-
     futures = client.map(_file_partial, todo, cfg_dict=cfg.to_dict(), op=op, pure=False)
-    for fut in as_completed(futures):
+    for fut in futures:
         yield fut.result()
+        fut.release()
 
 
 def _bar(progress: bool, total: int, initial: int):

@@ -8,6 +8,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from sketchcore.backends.reference import sketch_reference
 from sketchcore.core.operator import SketchOperator
 from sketchcore.core.sketch import Sketch
 from sketchcore.datasets import make_mixture
-from sketchcore.exceptions import InvalidParameterError, SketchcoreError
+from sketchcore.exceptions import InvalidParameterError, OverlappingDataError, SketchcoreError
 
 __all__ = ["main"]
 
@@ -103,9 +104,23 @@ def _sketch(args: argparse.Namespace) -> int:
 
     cfg = FeatureConfig(kind=args.features, sample_rate=args.sample_rate, hop_length=args.hop_length,
                         n_mfcc=args.n_mfcc, deltas=args.deltas, n_mels=args.n_mels, stack=args.stack)
-    sigma: float | str = args.sigma if args.sigma in ("auto", "feature-std", "envelope") else float(args.sigma)
+    sigma: float | str = args.sigma
     if args.max_components is not None and args.max_components < 1:
         raise InvalidParameterError(f"--max-components must be at least 1, got {args.max_components}")
+    features: Any = cfg
+    operator = None
+    resuming = args.resume and Path(args.output).exists()
+    if resuming or args.like:
+        # Settings come from the checkpoint (--resume) or the other sketch (--like).
+        source = args.output if resuming else args.like
+        ref = Sketch.load(source)
+        _check_inherited(args, ref, "--resume" if resuming else "--like", source)
+        if resuming:
+            features = None
+        else:
+            features = FeatureConfig.from_dict(ref.metadata["features"])
+            operator = ref.operator
+            cfg = features
     m = args.sketch_size or _sketch_size_for(cfg.dim, args.max_components or DEFAULT_MAX_COMPONENTS)
     capacity = args.max_components if args.max_components is not None else (
         _components_for(cfg.dim, m) if args.sketch_size else DEFAULT_MAX_COMPONENTS)
@@ -117,7 +132,8 @@ def _sketch(args: argparse.Namespace) -> int:
             cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None)
         client = Client(args.dask or cluster)
     try:
-        sk, report = sketch_corpus(args.paths, args.output, features=cfg, sketch_size=m, kind=args.operator,
+        sk, report = sketch_corpus(args.paths, args.output, features=features, operator=operator, force=args.force,
+                                   sketch_size=m, kind=args.operator,
                                    sigma=sigma, seed=args.seed, resume=args.resume,
                                    checkpoint_seconds=args.checkpoint_every, client=client,
                                    progress=not args.quiet and sys.stderr.isatty(),
@@ -247,6 +263,15 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _merge(args: argparse.Namespace) -> int:
     """Merges sketch files of disjoint data made with one operator."""
+    from sketchcore.audio.pipeline import _check_output
+
+    seen: dict[Path, str] = {}
+    for p in args.inputs:
+        key = Path(p).resolve()
+        if key in seen:
+            raise OverlappingDataError(f"{p} is given twice (as {seen[key]}): its data would be counted twice")
+        seen[key] = p
+    _check_output(Path(args.output), False, args.force)
     total = Sketch.merge(Sketch.load(p) for p in args.inputs)
     total.save(args.output, metadata={"merged_from": [str(p) for p in args.inputs]})
     print(f"merged {len(args.inputs)} sketches ({total.count} samples, weight {total.weight:g}) into {args.output}")
@@ -341,6 +366,113 @@ def _describe_features(f: dict) -> str:
     return text
 
 
+#: ``sketch`` options that set the features: option dest -> (FeatureConfig field, option).
+_FEATURE_OPTIONS = {
+    "features": ("kind", "--features"),
+    "sample_rate": ("sample_rate", "--sample-rate"),
+    "hop_length": ("hop_length", "--hop-length"),
+    "n_mfcc": ("n_mfcc", "--n-mfcc"),
+    "deltas": ("deltas", "--deltas"),
+    "n_mels": ("n_mels", "--n-mels"),
+    "stack": ("stack", "--stack"),
+}
+
+
+def _check_inherited(args: argparse.Namespace, ref: Sketch, how: str, source: str) -> None:
+    """``--resume`` and ``--like`` take the features and the operator from a
+    sketch file; options given explicitly must agree (the error names them)."""
+    from sketchcore.audio.features import FeatureConfig
+
+    explicit = getattr(args, "explicit", set())
+    op = ref.operator
+    if not isinstance(op, SketchOperator):
+        raise InvalidParameterError(f"{how} {source}: a sketch of raw features is needed, not a standardised one")
+    try:
+        saved = FeatureConfig.from_dict(ref.metadata["features"]).to_dict()
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidParameterError(f"{how} {source}: the file records no audio feature settings ({exc})") from None
+    conflicts = []
+    for dest, (field, option) in _FEATURE_OPTIONS.items():
+        if dest in explicit and getattr(args, dest) != saved[field]:
+            conflicts.append(f"{option} {getattr(args, dest)} (it has {saved[field]})")
+    if "sketch_size" in explicit and args.sketch_size != op.sketch_size:
+        conflicts.append(f"--sketch-size {args.sketch_size} (it has {op.sketch_size})")
+    if "operator" in explicit and args.operator != op.kind:
+        conflicts.append(f"--operator {args.operator} (it has {op.kind})")
+    if "seed" in explicit and args.seed != op.seed:
+        conflicts.append(f"--seed {args.seed} (it has {op.seed})")
+    if "sigma" in explicit and (isinstance(args.sigma, str) or args.sigma != op.sigma):
+        conflicts.append(f"--sigma {args.sigma} (it has {op.sigma:.6g})")
+    if "max_components" in explicit and how == "--resume":
+        conflicts.append("--max-components (recorded in the checkpoint)")
+    if conflicts:
+        raise InvalidParameterError(
+            f"{how} takes the feature settings and the operator from {source}; these options differ from it: "
+            + "; ".join(conflicts) + ". Drop them"
+        )
+
+
+def _positive_int(text: str) -> int:
+    """An integer >= 1 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _count(text: str) -> int:
+    """An integer >= 0 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """A finite number of seconds >= 0 (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (value >= 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds >= 0, got {text!r}")
+    return value
+
+
+def _sigma(text: str) -> float | str:
+    """--sigma: a strategy name or a positive finite number (argparse type)."""
+    if text in ("auto", "feature-std", "envelope"):
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'auto', 'feature-std', 'envelope' or a positive number, got {text!r}") from None
+    if not (0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
+    return value
+
+
+def _explicit_options(argv: Sequence[str] | None) -> set[str]:
+    """The option dests given on the command line (not left to their defaults)."""
+    parser = build_parser()
+    parsers = [parser]
+    while parsers:
+        p = parsers.pop()
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers.extend(action.choices.values())
+            elif action.option_strings:
+                action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(argv)))
+
+
 def _printable(value: object) -> str:
     """Text from a file made safe for a terminal: control characters (ANSI
     escapes included) shown as escapes, never sent raw."""
@@ -396,7 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and writes a figure.",
     )
     demo.add_argument("--out", default="sketchcore-demo", help="folder for the corpus, sketch and figure")
-    demo.add_argument("-k", "--clusters", type=int, default=8)
+    demo.add_argument("-k", "--clusters", type=_positive_int, default=8)
     demo.add_argument("--quick", action="store_true", help="a smaller corpus (for CI)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_demo)
@@ -409,34 +541,41 @@ def build_parser() -> argparse.ArgumentParser:
         "OUTPUT is rewritten atomically at every checkpoint; --resume continues an interrupted run.",
     )
     sketch.add_argument("paths", nargs="+", metavar="PATH")
-    sketch.add_argument("-o", "--output", required=True, help="output .sketch file (also the checkpoint)")
+    sketch.add_argument("-o", "--output", required=True,
+                        help="output .sketch file (also the checkpoint); an existing file that is not a sketch "
+                        "is never overwritten without --force")
+    sketch.add_argument("--force", action="store_true", help="overwrite OUTPUT even if it is not a sketch file")
+    sketch.add_argument("--like", metavar="SKETCH",
+                        help="reuse the operator and feature settings of SKETCH (so the two sketches merge: "
+                        "sites sketch their data --like one reference sketch)")
     sketch.add_argument("--features", choices=["mfcc", "logmel"], default="mfcc")
-    sketch.add_argument("--n-mfcc", type=int, default=20)
+    sketch.add_argument("--n-mfcc", type=_positive_int, default=20)
     sketch.add_argument("--deltas", action="store_true", help="append MFCC deltas and delta-deltas")
-    sketch.add_argument("--n-mels", type=int, default=64)
-    sketch.add_argument("--stack", type=int, default=0, help="neighbouring frames stacked on each side")
+    sketch.add_argument("--n-mels", type=_positive_int, default=64)
+    sketch.add_argument("--stack", type=_count, default=0, help="neighbouring frames stacked on each side")
     sketch.add_argument("--sample-rate", type=_sample_rate, default=22050,
                         help="Hz the audio is resampled to, or 'native': each file at its own rate (a warning "
                         "tells when a file is upsampled)")
-    sketch.add_argument("--hop-length", type=int, default=512)
+    sketch.add_argument("--hop-length", type=_positive_int, default=512)
     sketch.add_argument("--max-components", type=int, default=None, metavar="K",
                         help="the largest number of components you will fit from this sketch: sizes it "
                         f"(m = 5 (2d+1) K; default K = {DEFAULT_MAX_COMPONENTS}) and is recorded, so that "
                         "'fit' warns beyond it")
-    sketch.add_argument("--sketch-size", type=int, default=None,
+    sketch.add_argument("--sketch-size", type=_positive_int, default=None,
                         help="frequencies m (default: 5 (2d+1) K for --max-components K)")
     sketch.add_argument("--operator", choices=["sparse", "dense", "structured"], default="sparse",
                         help="frequency law: sparse (4 features per frequency; per-feature spreads identifiable), "
                              "dense, or structured (fast transforms for large dimensions)")
-    sketch.add_argument("--sigma", default="auto",
+    sketch.add_argument("--sigma", type=_sigma, default="auto",
                         help="'feature-std' or 'auto' (1.2 x the features' typical standard deviation), "
                         "'envelope' (the published heuristic) or a positive number")
-    sketch.add_argument("--seed", type=int, default=0)
-    sketch.add_argument("--resume", action="store_true", help="continue from OUTPUT if it exists")
-    sketch.add_argument("--checkpoint-every", type=float, default=30.0, metavar="SECONDS")
+    sketch.add_argument("--seed", type=_count, default=0)
+    sketch.add_argument("--resume", action="store_true",
+                        help="continue from OUTPUT if it exists, with its feature settings and operator")
+    sketch.add_argument("--checkpoint-every", type=_seconds, default=30.0, metavar="SECONDS")
     group = sketch.add_mutually_exclusive_group()
     group.add_argument("--dask", metavar="SCHEDULER_ADDRESS", help="run on a Dask cluster (tcp://host:8786)")
-    group.add_argument("--workers", type=int, help="run on a local Dask cluster of N worker processes")
+    group.add_argument("--workers", type=_positive_int, help="run on a local Dask cluster of N worker processes")
     sketch.add_argument("--quiet", action="store_true",
                         help="no progress bar (drawn only when standard error is a terminal)")
     sketch.set_defaults(func=_sketch)
@@ -444,11 +583,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit = sub.add_parser("fit", help="learn k-means centroids or a diagonal GMM from a .sketch file")
     fit.add_argument("model", choices=["kmeans", "gmm"])
     fit.add_argument("sketch", metavar="SKETCH")
-    fit.add_argument("-k", "--components", type=int, required=True)
+    fit.add_argument("-k", "--components", type=_positive_int, required=True)
     fit.add_argument("-o", "--output", required=True, help="model file (.json or .npz)")
     fit.add_argument("--no-standardize", action="store_true",
                      help="decode in raw feature units (default: standardised by the corpus statistics)")
-    fit.add_argument("--replicates", type=int, default=3)
+    fit.add_argument("--replicates", type=_positive_int, default=3)
     fit.add_argument("--method", choices=["auto", "clompr", "split", "batch"], default="auto",
                      help="decoder (auto: CL-OMPR up to 15 components, hierarchical splitting above)")
     fit.add_argument("--seed", type=int, default=0)
@@ -487,6 +626,7 @@ def build_parser() -> argparse.ArgumentParser:
     merge = sub.add_parser("merge", help="merge sketch files of disjoint data (same operator)")
     merge.add_argument("inputs", nargs="+", metavar="SKETCH", help="input .sketch files")
     merge.add_argument("-o", "--output", required=True, help="output .sketch file (written atomically)")
+    merge.add_argument("--force", action="store_true", help="overwrite OUTPUT even if it is not a sketch file")
     merge.set_defaults(func=_merge)
 
     info = sub.add_parser("info", help="describe sketch files",
@@ -506,11 +646,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sketchcore`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "sketch":
+        args.explicit = _explicit_options(argv)
     # The library reports through logging: its warnings (e.g. skipped files) go to stderr.
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
     try:
         return int(args.func(args))
-    except (SketchcoreError, FileNotFoundError, PermissionError) as exc:
+    except (SketchcoreError, OSError) as exc:
         print(f"sketchcore: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

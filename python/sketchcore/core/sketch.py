@@ -336,11 +336,11 @@ class Sketch:
             raise InvalidParameterError("merge needs at least one sketch")
         for s in items:
             items[0]._check_compatible(s)
+        metadata = merge_metadata([s.metadata for s in items], items[0].dim)  # names a shared file
         for i, a in enumerate(items):
             for b in items[i + 1 :]:
                 if a.count and a.count == b.count and a.weight == b.weight and a == b:
                     raise OverlappingDataError("cannot merge a sketch with itself: its data would be counted twice")
-        metadata = merge_metadata([s.metadata for s in items], items[0].dim)
         total = items[0].copy()
         for s in items[1:]:
             total._merge_into(s)

@@ -473,8 +473,17 @@ def save_sketch(sketch: Sketch, path: Any, *, metadata: dict | None = None) -> N
     path = Path(path)
     data = encode_sketch(sketch, metadata)
     folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{path}: the folder {folder} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
+        # mkstemp creates the file 0600: give it the mode of the file it
+        # replaces, or what the user's umask gives a new file.
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except OSError:
+            mode = 0o666 & ~_umask()
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -494,6 +503,20 @@ def save_sketch(sketch: Sketch, path: Any, *, metadata: dict | None = None) -> N
             os.close(dir_fd)
     except OSError:
         pass  # not supported on every platform/file system
+
+
+def _umask() -> int:
+    """The process's umask (read from /proc where it can be, else set and restored)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def load_sketch(path: Any) -> Sketch:
