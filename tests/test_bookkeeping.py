@@ -14,6 +14,7 @@ import sys
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 librosa = pytest.importorskip("librosa")
 sf = pytest.importorskip("soundfile")
@@ -48,8 +49,10 @@ def write_site(folder, n, seed, seconds=0.4):
 
 
 def frames_of(folder, cfg=CFG):
+    """The frames the pipeline sketches (extracted, as it does, with one BLAS thread)."""
     files = sorted(p for p in folder.rglob("*.wav"))
-    return np.concatenate([f for p in files for f in iter_features(p, cfg)]).astype(np.float64)
+    with threadpool_limits(1):
+        return np.concatenate([f for p in files for f in iter_features(p, cfg)]).astype(np.float64)
 
 
 def _cli(*args, check=True, **kwargs):
