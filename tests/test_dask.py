@@ -98,7 +98,9 @@ def test_fit_dask_equals_fit_numpy(local_cluster):
     # The sketches agree to rounding (1e-15); L-BFGS-B then stops within its
     # tolerance of the same optimum.
     assert rel_err(b.sketch_.z, a.sketch_.z) < 1e-12
-    np.testing.assert_allclose(b.cluster_centers_, a.cluster_centers_, atol=1e-3)
+    # Same centroids (to 1e-3; measured 1e-4), possibly listed in another order.
+    order_a, order_b = (np.lexsort(np.round(c, 2).T[::-1]) for c in (a.cluster_centers_, b.cluster_centers_))
+    np.testing.assert_allclose(b.cluster_centers_[order_b], a.cluster_centers_[order_a], atol=1e-3)
     assert b.sketch_.count == 30_000 and not hasattr(b, "labels_")
 
 
