@@ -79,7 +79,7 @@ def test_synthetic_table(bench, tmp_path, capsys):
     res = json.loads(out.read_text())
     assert res["meta"]["machine"]["simd_level"]
     (km,), (gm,), (idn,) = res["kmeans"], res["gmm"], res["ident"]
-    assert km["m"] == 5 * 4 * 20 and gm["m"] == 5 * 41 * 4  # library default sizes
+    assert km["m"] == gm["m"] == 5 * 41 * 4  # library default sizes, 5 (2d + 1) K
     assert km["sse_ratio"] >= 0.9 and math.isfinite(km["ari_kmeans"])
     assert math.isfinite(gm["ll_em"]) and math.isfinite(gm["ll_anchor"]) and gm["n_anchor"] == round(2 * gm["m"] / 20)
     assert idn["segments"] >= 4 and idn["acc_em"] > 0.5
