@@ -5,7 +5,6 @@ refuses what would lose data with a one-line error."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import stat
@@ -20,16 +19,14 @@ librosa = pytest.importorskip("librosa")
 sf = pytest.importorskip("soundfile")
 
 import sketchcore  # noqa: E402
+from conftest import rel_err  # noqa: E402
 from sketchcore import Sketch  # noqa: E402
 from sketchcore.audio import FeatureConfig, RunningMoments, iter_features, sketch_corpus  # noqa: E402
 from sketchcore.exceptions import (  # noqa: E402
     InvalidParameterError,
     OperatorMismatchError,
     OverlappingDataError,
-    SketchFileError,
 )
-
-from conftest import rel_err  # noqa: E402
 
 CFG = FeatureConfig(kind="mfcc", sample_rate=22050, n_mfcc=13)
 OPTS = dict(features=CFG, sketch_size=300, sigma=30.0, progress=False)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import sketchcore
+from conftest import rel_err
 from sketchcore.core import registry
 from sketchcore.core import sketch as sketch_module
 from sketchcore.exceptions import (
@@ -24,8 +25,6 @@ from sketchcore.exceptions import (
     NonFiniteError,
     PhaseOverflowError,
 )
-
-from conftest import rel_err
 
 
 def _peak(fn):

@@ -28,12 +28,12 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from sketchcore.audio.features import AudioDecodeError, FeatureConfig, find_audio_files, iter_features, native_rate
-from sketchcore.core.moments import RunningMoments
-from sketchcore.io.sketch_file import MAGIC
-from sketchcore.core.operator import SketchOperator
 from sketchcore.backends.dask import worker_threads
+from sketchcore.core.moments import RunningMoments
+from sketchcore.core.operator import SketchOperator
 from sketchcore.core.sketch import Sketch
 from sketchcore.exceptions import CorruptSketchFileError, InvalidParameterError, SketchFileError
+from sketchcore.io.sketch_file import MAGIC
 
 __all__ = ["CorpusReport", "sketch_corpus", "SAMPLE_CAPACITY", "AUTO_SIGMA_FACTOR"]
 

@@ -108,7 +108,7 @@ def _sketch(args: argparse.Namespace) -> int:
     if args.max_components is not None and args.max_components < 1:
         raise InvalidParameterError(f"--max-components must be at least 1, got {args.max_components}")
     features: Any = cfg
-    operator = None
+    operator: SketchOperator | None = None
     resuming = args.resume and Path(args.output).exists()
     if resuming or args.like:
         # Settings come from the checkpoint (--resume) or the other sketch (--like).
@@ -119,6 +119,7 @@ def _sketch(args: argparse.Namespace) -> int:
             features = None
         else:
             features = FeatureConfig.from_dict(ref.metadata["features"])
+            assert isinstance(ref.operator, SketchOperator)  # checked by _check_inherited
             operator = ref.operator
             cfg = features
     m = args.sketch_size or _sketch_size_for(cfg.dim, args.max_components or DEFAULT_MAX_COMPONENTS)
@@ -383,7 +384,7 @@ def _check_inherited(args: argparse.Namespace, ref: Sketch, how: str, source: st
     sketch file; options given explicitly must agree (the error names them)."""
     from sketchcore.audio.features import FeatureConfig
 
-    explicit = getattr(args, "explicit", set())
+    explicit: set[str] = getattr(args, "explicit", set())
     op = ref.operator
     if not isinstance(op, SketchOperator):
         raise InvalidParameterError(f"{how} {source}: a sketch of raw features is needed, not a standardised one")
