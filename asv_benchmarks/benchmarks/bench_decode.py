@@ -12,18 +12,24 @@ from .common import LARGE, mixture
 
 
 class DecodeKMeans:
-    params = ([(10, 10, 500), (10, 64, 3200)] + ([(64, 12, 10_000)] if LARGE else []),)
-    param_names = ["K, d, m"]
+    """The k-means decode on one sketch: centroids as the means of a K-atom
+    fit ("atoms", the series before the density model) and Lloyd's algorithm
+    on a decoded 2K-component density (the default)."""
+
+    params = ([(10, 10, 500), (10, 64, 3200)] + ([(64, 12, 10_000)] if LARGE else []), ["atoms", "density"])
+    param_names = ["K, d, m", "centroids"]
     timeout = 900
 
-    def setup(self, kdm):
+    def setup(self, kdm, centroids):
         k, d, m = kdm
         X = mixture(100_000, d, k=k)
         self.pool = X[:1000]
         self.sketch = sketchcore.SketchOperator.from_data(X, m, seed=0).sketch(X)
 
-    def time_fit_sketch(self, kdm):
-        sketchcore.CompressiveKMeans(kdm[0], n_replicates=1, random_state=0).fit_sketch(self.sketch)
+    def time_fit_sketch(self, kdm, centroids):
+        density = None if centroids == "atoms" else "auto"
+        sketchcore.CompressiveKMeans(kdm[0], n_replicates=1, density_components=density,
+                                     random_state=0).fit_sketch(self.sketch)
 
 
 class DecodeGMM:
@@ -63,7 +69,10 @@ class SklearnBaselines:
 class EndToEnd:
     """fit(X) including the sketch, vs scikit-learn's KMeans as N grows."""
 
-    params = ([10_000, 100_000] + ([1_000_000, 4_000_000] if LARGE else []), ["compressive", "sklearn"])
+    params = (
+        [10_000, 100_000] + ([1_000_000, 4_000_000] if LARGE else []),
+        ["compressive", "compressive-density", "sklearn"],
+    )
     param_names = ["N", "method"]
     timeout = 1200
 
@@ -71,8 +80,12 @@ class EndToEnd:
         self.X = mixture(n, 10)
 
     def time_fit(self, n, method):
-        if method == "compressive":
-            sketchcore.CompressiveKMeans(10, n_replicates=1, compute_labels=False, random_state=0).fit(self.X)
+        if method.startswith("compressive"):
+            # "compressive": the series before the density model (centroids as
+            # the means of a K-atom fit, m = 5 K d); "compressive-density": the default.
+            density = "auto" if method == "compressive-density" else None
+            sketchcore.CompressiveKMeans(10, n_replicates=1, compute_labels=False, density_components=density,
+                                         random_state=0).fit(self.X)
         else:
             KMeans(10, n_init=10, random_state=0).fit(self.X)
 
