@@ -17,9 +17,12 @@ pub const MAX_THREADS: usize = 1024;
 /// Pools kept alive between calls.
 pub const MAX_CACHED_POOLS: usize = 4;
 
+/// Pools by thread count, most recently used last.
+type PoolCache = Mutex<Vec<(usize, Arc<ThreadPool>)>>;
+
 /// Cached pools, most recently used last.
-fn pools() -> &'static Mutex<Vec<(usize, Arc<ThreadPool>)>> {
-    static POOLS: OnceLock<Mutex<Vec<(usize, Arc<ThreadPool>)>>> = OnceLock::new();
+fn pools() -> &'static PoolCache {
+    static POOLS: OnceLock<PoolCache> = OnceLock::new();
     POOLS.get_or_init(|| Mutex::new(Vec::new()))
 }
 
