@@ -89,26 +89,29 @@ def kmeans_of_mixture(
     """
     rng = np.random.default_rng(seed)
     sample = stratified_mixture_sample(means, variances, weights, n_samples, rng)
-    seeds = _seeds(means, weights, n_clusters, n_init, int(rng.integers(0, 2**31 - 1)))
-    km = KMeans(n_clusters, init=seeds, n_init=1).fit(sample)
+    seed_km = int(rng.integers(0, 2**31 - 1))
+    seeds = _seeds(means, weights, n_clusters, n_init, seed_km)
+    if seeds is None:
+        km = KMeans(n_clusters, n_init=n_init, random_state=seed_km).fit(sample)
+    else:
+        km = KMeans(n_clusters, init=seeds, n_init=1).fit(sample)
     cell_weights = np.bincount(km.labels_, minlength=n_clusters).astype(np.float64) / n_samples
     return np.asarray(km.cluster_centers_, dtype=np.float64), cell_weights
 
 
-def _seeds(means: np.ndarray, weights: np.ndarray, n_clusters: int, n_init: int, seed: int) -> np.ndarray:
-    """Starting centroids: weighted k-means of the components' means.
+def _seeds(means: np.ndarray, weights: np.ndarray, n_clusters: int, n_init: int, seed: int) -> np.ndarray | None:
+    """Starting centroids: weighted k-means of the components' means (the
+    means themselves when there are exactly ``n_clusters``; None, i.e.
+    k-means++ on the sample, when there are fewer).
 
     Seeding from the means (weighted by the components' weights) rather than
     by k-means++ on the sample keeps a broad component of small weight (a
     decoder's fit of noise or outliers, whose draws spread far) from
     claiming a centroid of its own.
     """
-    if len(means) <= n_clusters:
-        extra = means[np.argsort(-weights, kind="stable")][: n_clusters - len(means)]
-        jitter = 1e-3 * np.sqrt(np.maximum(np.var(means, axis=0), 1e-12)) if len(means) > 1 else 1e-3
-        pad = [means]
-        while sum(len(p) for p in pad) < n_clusters:
-            pad.append(extra[: n_clusters - sum(len(p) for p in pad)] + jitter * len(pad))
-        return np.concatenate(pad)
+    if len(means) < n_clusters:
+        return None
+    if len(means) == n_clusters:
+        return np.array(means, dtype=np.float64)
     km = KMeans(n_clusters, n_init=n_init, random_state=seed).fit(means, sample_weight=np.maximum(weights, 1e-12))
     return np.asarray(km.cluster_centers_, dtype=np.float64)
