@@ -96,6 +96,21 @@ def fitted(data):
 
 
 @pytest.mark.parametrize("suffix", [".json", ".npz"])
+def test_model_files_follow_the_umask(fitted, tmp_path, suffix):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "sub" / f"model{suffix}"
+        save_model(fitted["kmeans"], path)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+@pytest.mark.parametrize("suffix", [".json", ".npz"])
 @pytest.mark.parametrize("kind", ["kmeans", "gmm"])
 def test_model_file_round_trip(fitted, data, tmp_path, kind, suffix):
     est = fitted[kind]

@@ -472,6 +472,16 @@ def save_sketch(sketch: Sketch, path: Any, *, metadata: dict | None = None) -> N
     """Writes ``sketch`` to ``path`` atomically (temporary file, fsync, rename)."""
     path = Path(path)
     data = encode_sketch(sketch, metadata)
+    atomic_write(path, lambda f: f.write(data))
+
+
+def atomic_write(path: Any, write: Any) -> None:
+    """Writes a file atomically: ``write(f)`` fills a temporary file in the
+    target's folder, which is ``fsync``-ed and renamed over ``path``, and the
+    folder is ``fsync``-ed. A crash mid-write leaves the previous file intact;
+    the file gets the mode of the one it replaces, or what the umask gives.
+    """
+    path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(f"{path}: the folder {folder} does not exist")
@@ -485,7 +495,7 @@ def save_sketch(sketch: Sketch, path: Any, *, metadata: dict | None = None) -> N
             mode = 0o666 & ~_umask()
         os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -25,14 +25,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sketchcore.exceptions import InvalidParameterError, ModelFileError, UnsupportedFormatError
+from sketchcore.io.sketch_file import atomic_write
 
 __all__ = ["SavedModel", "save_model", "read_model", "load_model", "MODEL_FORMAT", "MODEL_VERSION"]
 
@@ -178,20 +177,9 @@ def save_model(
     return path
 
 
-def _atomic_write(path: Path, write) -> None:
+def _atomic_write(path: Path, write: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
+    atomic_write(path, write)
 
 def _array(value: Any, shape: tuple[int, ...], name: str, path: Any) -> np.ndarray:
     try:
