@@ -288,3 +288,87 @@ def test_standardized_structured_atoms_never_materialise():
     np.testing.assert_allclose(op.project(theta[:, :d]), theta[:, :d] @ op.frequencies, rtol=1e-12, atol=1e-12)
     with pytest.raises(DimensionMismatchError):
         _core.atoms((base.signs, base.scales, 0, std[:-1]), op.dither, np.zeros((1, d)))
+
+
+# (K, d, m, support): one atom and several, m around the groups of 1024, support 1 to d / 4.
+SPARSE_SHAPES = [(1, 4, 1, 1), (1, 8, 37, 2), (3, 12, 1025, 3), (10, 60, 2049, 4), (2, 192, 700, 4), (5, 33, 300, 8)]
+
+
+@pytest.mark.parametrize("gaussian", [False, True])
+@pytest.mark.parametrize("shape", SPARSE_SHAPES)
+def test_sparse_operators_use_the_sparse_kernels_and_match_numpy(shape, gaussian, simd):
+    k, d, m, support = shape
+    rng = np.random.default_rng(k + d + m + support)
+    op = SketchOperator(d, m, sigma=1.1, seed=3, kind="sparse", support=support, dither=True, quantize=(k % 2 == 1))
+    model = AtomModel(op, gaussian, np.full(d, -3.0), np.full(d, 3.0),
+                      var_bounds=(np.full(d, 1e-3), np.full(d, 4.0)) if gaussian else None)
+    assert model._sparse is not None
+    index, value = model._sparse
+    assert index.shape == (m, support) and index.dtype == np.uint32
+    dense = np.zeros((d, m))
+    dense[index.T.astype(np.intp), np.arange(m)] = value.T
+    np.testing.assert_array_equal(dense, op.frequencies)  # the same frequencies, every non-zero kept
+    theta = _theta(model, k, rng)
+    ref = model.atoms_reference(theta)
+    re, im = model.atoms_re_im(theta)
+    np.testing.assert_allclose(re, ref.real, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(im, ref.imag, rtol=0, atol=1e-13)
+    re, im = model.atoms_re_im(theta, slice(m // 3, m))
+    np.testing.assert_allclose(re + 1j * im, ref[:, m // 3:], rtol=0, atol=1e-13)
+    kw = {"variances": np.ascontiguousarray(theta[:, d:])} if gaussian else {}
+    re, im = _core.sparse_atoms(index, value, op.dither, np.ascontiguousarray(theta[:, :d]), gain=model.gain,
+                                simd=simd, **kw)
+    np.testing.assert_allclose(re, ref.real, rtol=0, atol=1e-13)
+
+    z = _sketch(model, rng)
+    x = np.concatenate([theta.ravel(), rng.uniform(0.1, 1.0, size=k)])
+    f, g = model.objective_and_grad(x, z, k)
+    f_ref, g_ref = model.objective_and_grad_reference(x, z, k)
+    assert f == pytest.approx(f_ref, rel=1e-12)
+    np.testing.assert_allclose(g, g_ref, rtol=0, atol=1e-10 * max(1.0, np.abs(g_ref).max()))
+    c, gc = model.neg_correlation_and_grad(theta[0], z)
+    c_ref, gc_ref = model.neg_correlation_and_grad_reference(theta[0], z)
+    assert c == pytest.approx(c_ref, rel=1e-12, abs=1e-14)
+    np.testing.assert_allclose(gc, gc_ref, rtol=0, atol=1e-10 * max(1.0, np.abs(gc_ref).max()))
+    a = model.atoms_reference(theta)
+    want = (a.conj() @ z).real / np.linalg.norm(a, axis=1)
+    np.testing.assert_allclose(model.correlation(theta, z), want, rtol=1e-11, atol=1e-12)
+
+
+def test_standardized_sparse_operator_uses_the_sparse_kernels():
+    """A sparse sketch seen from standardised coordinates (std * Omega keeps the zeros)."""
+    from sketchcore.core.standardized import StandardizedOperator
+
+    d, m, k = 20, 900, 4
+    rng = np.random.default_rng(8)
+    base = SketchOperator(d, m, sigma=2.0, seed=5, kind="sparse", support=3)
+    op = StandardizedOperator(base, rng.normal(size=d), rng.uniform(0.2, 3.0, size=d))
+    model = AtomModel(op, True, np.full(d, -3.0), np.full(d, 3.0), var_bounds=(np.full(d, 1e-3), np.full(d, 4.0)))
+    assert model._sparse is not None and model._sparse[0].shape == (m, 3)
+    theta = _theta(model, k, rng)
+    z = rng.normal(size=m) + 1j * rng.normal(size=m)
+    x = np.concatenate([theta.ravel(), rng.uniform(0.1, 1.0, size=k)])
+    f, g = model.objective_and_grad(x, z, k)
+    f_ref, g_ref = model.objective_and_grad_reference(x, z, k)
+    assert f == pytest.approx(f_ref, rel=1e-12)
+    np.testing.assert_allclose(g, g_ref, rtol=0, atol=1e-10 * np.abs(g_ref).max())
+
+
+def test_dense_operators_keep_the_dense_kernels():
+    assert _model(12, 300, True)._sparse is None
+    # A sparse operator whose support is more than a quarter of d reads less with the dense kernels.
+    op = SketchOperator(8, 100, sigma=1.0, seed=0, kind="sparse", support=4)
+    assert AtomModel(op, False, np.full(8, -1.0), np.full(8, 1.0))._sparse is None
+
+
+def test_sparse_kernel_errors_are_typed():
+    index = np.array([[0, 1], [2, 3]], dtype=np.uint32)
+    value, xi, means = np.ones((2, 2)), np.zeros(2), np.zeros((1, 4))
+    with pytest.raises(InvalidParameterError, match="not below the dimension"):
+        _core.sparse_atoms(index, value, xi, np.zeros((1, 3)))
+    with pytest.raises(DimensionMismatchError):
+        _core.sparse_atoms(index, np.ones((2, 1)), xi, means)
+    with pytest.raises(DimensionMismatchError):
+        _core.sparse_atom_correlation(index, value, xi, means, np.zeros(3), np.zeros(3))
+    with pytest.raises(DimensionMismatchError):
+        _core.sparse_atom_objective(index, value, xi, means, np.ones(2), np.zeros(2), np.zeros(2))

@@ -99,6 +99,51 @@ def atom_correlation(
     npt.NDArray[np.float64] | None,
     npt.NDArray[np.float64] | None,
 ]: ...
+def sparse_atoms(
+    index: npt.NDArray[np.uint32],
+    value: npt.NDArray[np.float64],
+    dither: npt.NDArray[np.float64],
+    means: npt.NDArray[np.float64],
+    *,
+    variances: npt.NDArray[np.float64] | None = None,
+    gain: float = 1.0,
+    simd: str | None = None,
+    n_threads: int = 0,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+def sparse_atom_objective(
+    index: npt.NDArray[np.uint32],
+    value: npt.NDArray[np.float64],
+    dither: npt.NDArray[np.float64],
+    means: npt.NDArray[np.float64],
+    weights: npt.NDArray[np.float64],
+    z_re: npt.NDArray[np.float64],
+    z_im: npt.NDArray[np.float64],
+    *,
+    variances: npt.NDArray[np.float64] | None = None,
+    gain: float = 1.0,
+    simd: str | None = None,
+    n_threads: int = 0,
+) -> tuple[float, npt.NDArray[np.float64], npt.NDArray[np.float64] | None, npt.NDArray[np.float64]]: ...
+def sparse_atom_correlation(
+    index: npt.NDArray[np.uint32],
+    value: npt.NDArray[np.float64],
+    dither: npt.NDArray[np.float64],
+    means: npt.NDArray[np.float64],
+    r_re: npt.NDArray[np.float64],
+    r_im: npt.NDArray[np.float64],
+    *,
+    gradients: bool = False,
+    variances: npt.NDArray[np.float64] | None = None,
+    gain: float = 1.0,
+    simd: str | None = None,
+    n_threads: int = 0,
+) -> tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64] | None,
+    npt.NDArray[np.float64] | None,
+    npt.NDArray[np.float64] | None,
+]: ...
 def simd_level() -> str: ...
 def available_simd_levels() -> list[str]: ...
 def default_num_threads() -> int: ...

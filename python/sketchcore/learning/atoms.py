@@ -8,7 +8,10 @@ quantizer, else 1):
 
 :class:`AtomModel` evaluates them, their correlation with a residual and the
 decoders' joint objective with the Rust atom kernels of ``sketchcore._core``
-(NumPy references alongside).
+(NumPy references alongside): the dense kernels read Omega (d x m), the
+structured ones generate it group by group, and frequencies with few
+non-zero coordinates (``kind="sparse"`` operators) go to the sparse kernels,
+which read only the (coordinate, value) pairs: O(m s) instead of O(m d).
 """
 
 from __future__ import annotations
@@ -26,6 +29,30 @@ __all__ = ["AtomModel", "BLAS_SINGLE_ATOM_ABOVE_DIM"]
 #: Dense operators in more dimensions than this: single-atom correlation
 #: gradients go through NumPy/BLAS (see AtomModel.neg_correlation_and_grad).
 BLAS_SINGLE_ATOM_ABOVE_DIM = 128
+
+
+#: Frequencies with at most this fraction of non-zero coordinates go to the
+#: sparse kernels (below it they read less than the dense kernels).
+SPARSE_KERNELS_BELOW_FRACTION = 0.25
+
+
+def _sparse_frequencies(omega: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(index, value)`` (m x s, uint32 and float64) of frequencies ``omega``
+    (d x m) with at most s <= ``SPARSE_KERNELS_BELOW_FRACTION * d`` non-zero
+    coordinates each, or None when they are not that sparse. Columns with
+    fewer non-zeros are padded with distinct coordinates of value zero."""
+    d, m = omega.shape
+    if d < 4 or m == 0:
+        return None
+    nonzero = omega != 0.0
+    s = int(nonzero.sum(axis=0).max())
+    if s > SPARSE_KERNELS_BELOW_FRACTION * d:
+        return None
+    s = max(s, 1)
+    # Non-zero coordinates first, in increasing order (a stable sort of the zero flags).
+    index = np.argsort(~nonzero.T, axis=1, kind="stable")[:, :s]
+    value = np.take_along_axis(omega.T, index, axis=1)
+    return np.ascontiguousarray(index, dtype=np.uint32), np.ascontiguousarray(value, dtype=np.float64)
 
 
 class AtomModel:
@@ -52,6 +79,10 @@ class AtomModel:
         if kind == "standardized" and operator.base.kind == "structured":
             self._structured_base, self._row_scales = operator.base, operator.std
         self.structured = self._structured_base is not None
+        # Frequencies with few non-zero coordinates (sparse operators, also
+        # seen from standardised coordinates) go to the sparse kernels: O(s)
+        # instead of O(d) work and memory per frequency.
+        self._sparse = None if self.structured else _sparse_frequencies(self.omega)
         self.xi = operator.dither
         self.gain = 4.0 / math.pi if operator.quantize else 1.0
         self.gaussian = gaussian
@@ -91,7 +122,14 @@ class AtomModel:
         means, var = self.split(np.asarray(theta, dtype=np.float64))
         kwargs: dict[str, Any] = {"gain": self.gain}
         frequencies: Any
-        if self._structured_base is not None:
+        if self._sparse is not None:
+            index, value = self._sparse
+            frequencies = (index[columns], value[columns])
+            kwargs_xi = np.ascontiguousarray(self.xi[columns], dtype=np.float64)
+            if var is not None:
+                kwargs["variances"] = np.ascontiguousarray(var)
+            return (frequencies, kwargs_xi, np.ascontiguousarray(means)), kwargs
+        elif self._structured_base is not None:
             base = self._structured_base
             start = columns.indices(self.xi.shape[0])[0]
             frequencies = (base.signs, base.scales[columns], start, self._row_scales)
@@ -111,6 +149,9 @@ class AtomModel:
         sin/cos and exp; absolute error below 1e-15 per coordinate).
         """
         args, kwargs = self._kernel_arrays(theta, columns)
+        if self._sparse is not None:
+            (index, value), xi, means = args
+            return _core.sparse_atoms(index, value, xi, means, **kwargs)
         return _core.atoms(*args, **kwargs)
 
     def atoms(self, theta: np.ndarray) -> np.ndarray:
@@ -152,9 +193,17 @@ class AtomModel:
         """Re<a/||a||, r> for each row of theta (one pass of the Rust kernel,
         no K x m atoms formed)."""
         args, kwargs = self._kernel_arrays(theta)
-        inner, norm_sq, *_ = _core.atom_correlation(*args, np.ascontiguousarray(r.real), np.ascontiguousarray(r.imag),
-                                                    **kwargs)
+        inner, norm_sq, *_ = self._correlation(args, r, kwargs)
         return inner / np.sqrt(norm_sq)
+
+    def _correlation(self, args: tuple, r: np.ndarray, kwargs: dict[str, Any]) -> tuple:
+        """The correlation kernel for the frequencies of ``args``."""
+        r_re, r_im = np.ascontiguousarray(r.real), np.ascontiguousarray(r.imag)
+        if self._sparse is not None:
+            (index, value), xi, means = args
+            return _core.sparse_atom_correlation(index, value, xi, means, r_re, r_im, **kwargs)
+        frequencies, xi, means = args
+        return _core.atom_correlation(frequencies, xi, means, r_re, r_im, **kwargs)
 
     def neg_correlation_and_grad(self, theta: np.ndarray, r: np.ndarray) -> tuple[float, np.ndarray]:
         """-Re<a/||a||, r> for one atom ``theta`` (n_params,) and its gradient.
@@ -168,12 +217,10 @@ class AtomModel:
         matrix-vector products, bound by memory bandwidth, and BLAS streams
         Omega faster than the kernel's blocked reads.
         """
-        if not self.structured and self.d > BLAS_SINGLE_ATOM_ABOVE_DIM:
+        if not self.structured and self._sparse is None and self.d > BLAS_SINGLE_ATOM_ABOVE_DIM:
             return self.neg_correlation_and_grad_reference(theta, r)
         args, kwargs = self._kernel_arrays(theta[None, :])
-        inner, norm_sq, g_mean, g_var_c, g_var_n = _core.atom_correlation(
-            *args, np.ascontiguousarray(r.real), np.ascontiguousarray(r.imag), gradients=True, **kwargs
-        )
+        inner, norm_sq, g_mean, g_var_c, g_var_n = self._correlation(args, r, {**kwargs, "gradients": True})
         assert g_mean is not None  # returned with gradients=True
         c, n2 = float(inner[0]), float(norm_sq[0])
         n = math.sqrt(n2)
@@ -212,9 +259,13 @@ class AtomModel:
         """
         theta, alpha = x[: k * self.n_params].reshape(k, self.n_params), np.ascontiguousarray(x[k * self.n_params :])
         (frequencies, xi, means), kwargs = self._kernel_arrays(theta)
-        f, g_mean, g_var, g_alpha = _core.atom_objective(
-            frequencies, xi, means, alpha, np.ascontiguousarray(z.real), np.ascontiguousarray(z.imag), **kwargs
-        )
+        z_re, z_im = np.ascontiguousarray(z.real), np.ascontiguousarray(z.imag)
+        if self._sparse is not None:
+            index, value = frequencies
+            f, g_mean, g_var, g_alpha = _core.sparse_atom_objective(index, value, xi, means, alpha, z_re, z_im,
+                                                                    **kwargs)
+        else:
+            f, g_mean, g_var, g_alpha = _core.atom_objective(frequencies, xi, means, alpha, z_re, z_im, **kwargs)
         g_theta = g_mean if g_var is None else np.hstack([g_mean, g_var])
         return f, np.concatenate([g_theta.ravel(), g_alpha])
 

@@ -17,6 +17,7 @@ pub mod error;
 pub mod kernel;
 pub mod reference;
 pub mod simd;
+pub mod sparse_atoms;
 pub mod structured;
 pub mod sums;
 pub mod threads;

@@ -19,6 +19,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
 use sketchcore_core::atoms::{AtomFrequencies, AtomParams, StructuredFrequencies};
+use sketchcore_core::sparse_atoms::SparseFrequencies;
 use sketchcore_core::{sketch_dense_reference, Element, Nonlinearity, RunConfig, SimdLevel, SketchError, SketchSums};
 
 /// The exceptions of `sketchcore.exceptions` the binding raises.
@@ -600,6 +601,111 @@ fn atom_correlation<'py>(
     )
 }
 
+/// sparse_atoms(index, value, dither, means, *, variances=None, gain=1.0, simd=None, n_threads=0)
+/// --
+///
+/// `atoms(...)` for frequencies given by their non-zero coordinates:
+/// frequency j is `sum_t value[j, t] e_{index[j, t]}` (`index` m x s uint32,
+/// distinct coordinates within a row, each below d; `value` m x s float64;
+/// `dither` m float64). O(m s) work per atom instead of O(m d).
+#[pyfunction]
+#[pyo3(signature = (index, value, dither, means, *, variances=None, gain=1.0, simd=None, n_threads=0))]
+#[allow(clippy::too_many_arguments)]
+fn sparse_atoms<'py>(
+    py: Python<'py>,
+    index: PyReadonlyArray2<'py, u32>,
+    value: PyReadonlyArray2<'py, f64>,
+    dither: PyReadonlyArray1<'py, f64>,
+    means: PyReadonlyArray2<'py, f64>,
+    variances: Option<PyReadonlyArray2<'py, f64>>,
+    gain: f64,
+    simd: Option<&str>,
+    n_threads: usize,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let config = RunConfig { level: parse_level(py, simd)?, n_threads };
+    let params = AtomParams { means: means.as_array(), variances: variances.as_ref().map(|v| v.as_array()) };
+    let freq = SparseFrequencies { index: index.as_array(), value: value.as_array(), dither: dither.as_array(), dim: params.means.ncols(), gain };
+    let (re, im) = run_detached(py, |_| sketchcore_core::sparse_atoms::atoms(&freq, &params, config))?;
+    PyTuple::new(py, [PyArray2::from_owned_array(py, re), PyArray2::from_owned_array(py, im)])
+}
+
+/// sparse_atom_objective(index, value, dither, means, weights, z_re, z_im, *, variances=None, gain=1.0, simd=None, n_threads=0)
+/// --
+///
+/// `atom_objective(...)` for frequencies given by their non-zero
+/// coordinates (see `sparse_atoms`).
+#[pyfunction]
+#[pyo3(signature = (index, value, dither, means, weights, z_re, z_im, *, variances=None, gain=1.0, simd=None, n_threads=0))]
+#[allow(clippy::too_many_arguments)]
+fn sparse_atom_objective<'py>(
+    py: Python<'py>,
+    index: PyReadonlyArray2<'py, u32>,
+    value: PyReadonlyArray2<'py, f64>,
+    dither: PyReadonlyArray1<'py, f64>,
+    means: PyReadonlyArray2<'py, f64>,
+    weights: PyReadonlyArray1<'py, f64>,
+    z_re: PyReadonlyArray1<'py, f64>,
+    z_im: PyReadonlyArray1<'py, f64>,
+    variances: Option<PyReadonlyArray2<'py, f64>>,
+    gain: f64,
+    simd: Option<&str>,
+    n_threads: usize,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let config = RunConfig { level: parse_level(py, simd)?, n_threads };
+    let params = AtomParams { means: means.as_array(), variances: variances.as_ref().map(|v| v.as_array()) };
+    let freq = SparseFrequencies { index: index.as_array(), value: value.as_array(), dither: dither.as_array(), dim: params.means.ncols(), gain };
+    let (wv, zr, zi) = (weights.as_array(), z_re.as_array(), z_im.as_array());
+    let out = run_detached(py, |_| sketchcore_core::sparse_atoms::objective_grad(&freq, &params, wv, zr, zi, config))?;
+    PyTuple::new(
+        py,
+        [
+            out.value.into_pyobject(py)?.into_any(),
+            PyArray2::from_owned_array(py, out.grad_means).into_any(),
+            optional_array(py, out.grad_variances),
+            PyArray1::from_owned_array(py, out.grad_weights).into_any(),
+        ],
+    )
+}
+
+/// sparse_atom_correlation(index, value, dither, means, r_re, r_im, *, gradients=False, variances=None, gain=1.0, simd=None, n_threads=0)
+/// --
+///
+/// `atom_correlation(...)` for frequencies given by their non-zero
+/// coordinates (see `sparse_atoms`).
+#[pyfunction]
+#[pyo3(signature = (index, value, dither, means, r_re, r_im, *, gradients=false, variances=None, gain=1.0, simd=None, n_threads=0))]
+#[allow(clippy::too_many_arguments)]
+fn sparse_atom_correlation<'py>(
+    py: Python<'py>,
+    index: PyReadonlyArray2<'py, u32>,
+    value: PyReadonlyArray2<'py, f64>,
+    dither: PyReadonlyArray1<'py, f64>,
+    means: PyReadonlyArray2<'py, f64>,
+    r_re: PyReadonlyArray1<'py, f64>,
+    r_im: PyReadonlyArray1<'py, f64>,
+    gradients: bool,
+    variances: Option<PyReadonlyArray2<'py, f64>>,
+    gain: f64,
+    simd: Option<&str>,
+    n_threads: usize,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let config = RunConfig { level: parse_level(py, simd)?, n_threads };
+    let params = AtomParams { means: means.as_array(), variances: variances.as_ref().map(|v| v.as_array()) };
+    let freq = SparseFrequencies { index: index.as_array(), value: value.as_array(), dither: dither.as_array(), dim: params.means.ncols(), gain };
+    let (rr, ri) = (r_re.as_array(), r_im.as_array());
+    let out = run_detached(py, |_| sketchcore_core::sparse_atoms::correlation(&freq, &params, rr, ri, gradients, config))?;
+    PyTuple::new(
+        py,
+        [
+            PyArray1::from_owned_array(py, out.inner).into_any(),
+            PyArray1::from_owned_array(py, out.norm_sq).into_any(),
+            optional_array(py, out.inner_means),
+            optional_array(py, out.inner_variances),
+            optional_array(py, out.norm_variances),
+        ],
+    )
+}
+
 /// simd_level()
 /// --
 ///
@@ -644,6 +750,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(atoms, m)?)?;
     m.add_function(wrap_pyfunction!(atom_objective, m)?)?;
     m.add_function(wrap_pyfunction!(atom_correlation, m)?)?;
+    m.add_function(wrap_pyfunction!(sparse_atoms, m)?)?;
+    m.add_function(wrap_pyfunction!(sparse_atom_objective, m)?)?;
+    m.add_function(wrap_pyfunction!(sparse_atom_correlation, m)?)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
     m.add_function(wrap_pyfunction!(available_simd_levels, m)?)?;
     m.add_function(wrap_pyfunction!(default_num_threads, m)?)?;
