@@ -35,6 +35,17 @@ def sketch_structured(
     simd: str | None = None,
     n_threads: int = 0,
 ) -> _Sums: ...
+def sketch_sparse(
+    x: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    index: npt.NDArray[np.uint32],
+    value: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    dither: npt.NDArray[np.float32] | npt.NDArray[np.float64] | None = None,
+    weights: npt.NDArray[np.float64] | None = None,
+    *,
+    quantize: bool = False,
+    simd: str | None = None,
+    n_threads: int = 0,
+) -> _Sums: ...
 def sketch_dense_reference_f64(
     x: npt.NDArray[np.float64],
     omega: npt.NDArray[np.float64],

@@ -30,6 +30,9 @@ def sketch_rust(
         signs, scales, xi = operator._arrays_for(X.dtype)
         sums = _core.sketch_structured(X, signs, scales, xi, weights, quantize=quantize, simd=simd,
                                        n_threads=n_threads)
+    elif operator.kind == "sparse":
+        index, value, xi = operator._arrays_for(X.dtype)
+        sums = _core.sketch_sparse(X, index, value, xi, weights, quantize=quantize, simd=simd, n_threads=n_threads)
     else:
         omega, xi = operator._arrays_for(X.dtype)
         sums = _core.sketch_dense(X, omega, xi, weights, quantize=quantize, simd=simd, n_threads=n_threads)

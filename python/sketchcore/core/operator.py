@@ -25,6 +25,7 @@ __all__ = [
     "SketchOperator",
     "StandardizedOperator",
     "estimate_sigma",
+    "sparse_coordinates",
     "RADIUS_LAWS",
     "OPERATOR_KINDS",
     "MAX_DIM",
@@ -124,6 +125,23 @@ def _check_int(name: str, value: Any, minimum: int, maximum: int | None = None) 
         raise InvalidParameterError(f"{name} must be <= {maximum}, got {value}")
     return int(value)
 
+
+
+def sparse_coordinates(omega: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The frequencies ``omega`` (d x m) as their non-zero coordinates:
+    ``(index, value)``, m x s each (uint32 and float64), s the largest number
+    of non-zeros of a frequency (at least 1), coordinates in increasing order
+    within a frequency; frequencies with fewer non-zeros are padded with
+    distinct coordinates of value zero. ``omega[index[j, t], j] = value[j, t]``.
+    """
+    omega = np.asarray(omega, dtype=np.float64)
+    nonzero = omega != 0.0
+    s = max(int(nonzero.sum(axis=0).max(initial=0)), 1)
+    s = min(s, omega.shape[0])
+    # Non-zero coordinates first, in increasing order (a stable sort of the zero flags).
+    index = np.argsort(~nonzero.T, axis=1, kind="stable")[:, :s]
+    value = np.take_along_axis(omega.T, index, axis=1)
+    return np.ascontiguousarray(index, dtype=np.uint32), np.ascontiguousarray(value)
 
 class SketchOperator:
     """A random Fourier feature operator: m frequencies in R^d and a dither.
@@ -560,13 +578,18 @@ class SketchOperator:
 
     def _arrays_for(self, dtype: np.dtype) -> tuple:
         """Kernel arrays converted to ``dtype``, cached: ``(omega, dither)`` for
-        dense, ``(signs, scales, dither)`` for structured (dither None if absent)."""
+        dense, ``(signs, scales, dither)`` for structured, ``(index, value,
+        dither)`` for sparse (see :func:`sparse_coordinates`; dither None if absent)."""
         dtype = np.dtype(dtype)
         if dtype not in self._by_dtype:
             xi = self._dither.astype(dtype) if self.has_dither else None
             if self.kind == "structured":
                 assert self._signs is not None and self._scales is not None
                 self._by_dtype[dtype] = (self._signs.astype(dtype), self._scales.astype(dtype), xi)
+            elif self.kind == "sparse":
+                assert self._frequencies is not None
+                index, value = sparse_coordinates(self._frequencies)
+                self._by_dtype[dtype] = (index, value.astype(dtype), xi)
             else:
                 assert self._frequencies is not None
                 self._by_dtype[dtype] = (self._frequencies.astype(dtype), xi)

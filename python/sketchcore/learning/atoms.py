@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from sketchcore import _core
+from sketchcore.core.operator import sparse_coordinates
 
 __all__ = ["AtomModel", "BLAS_SINGLE_ATOM_ABOVE_DIM"]
 
@@ -37,22 +38,15 @@ SPARSE_KERNELS_BELOW_FRACTION = 0.25
 
 
 def _sparse_frequencies(omega: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(index, value)`` (m x s, uint32 and float64) of frequencies ``omega``
-    (d x m) with at most s <= ``SPARSE_KERNELS_BELOW_FRACTION * d`` non-zero
-    coordinates each, or None when they are not that sparse. Columns with
-    fewer non-zeros are padded with distinct coordinates of value zero."""
+    """:func:`~sketchcore.core.operator.sparse_coordinates` of ``omega`` when
+    its frequencies have at most ``SPARSE_KERNELS_BELOW_FRACTION * d``
+    non-zero coordinates each, else None."""
     d, m = omega.shape
     if d < 4 or m == 0:
         return None
-    nonzero = omega != 0.0
-    s = int(nonzero.sum(axis=0).max())
-    if s > SPARSE_KERNELS_BELOW_FRACTION * d:
+    if int(np.count_nonzero(omega, axis=0).max()) > SPARSE_KERNELS_BELOW_FRACTION * d:
         return None
-    s = max(s, 1)
-    # Non-zero coordinates first, in increasing order (a stable sort of the zero flags).
-    index = np.argsort(~nonzero.T, axis=1, kind="stable")[:, :s]
-    value = np.take_along_axis(omega.T, index, axis=1)
-    return np.ascontiguousarray(index, dtype=np.uint32), np.ascontiguousarray(value, dtype=np.float64)
+    return sparse_coordinates(omega)
 
 
 class AtomModel:
