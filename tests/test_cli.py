@@ -315,6 +315,24 @@ def test_info_is_a_short_summary_and_json_the_full_header(tmp_path, capsys):
     assert set(json.loads(capsys.readouterr().out)) == {str(path), str(other)}
 
 
+def test_fit_draws_the_decoders_progress_on_a_terminal(audio, tmp_path, monkeypatch):
+    import io
+
+    root, _ = audio
+    out = tmp_path / "a.sketch"
+    args = ["--n-mfcc", "8", "--sample-rate", "16000", "--hop-length", "256", "--quiet"]
+    assert main(["sketch", str(root / "rec0.wav"), "-o", str(out), "--max-components", "3", *args]) == 0
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    term = Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    assert main(["fit", "gmm", str(out), "-k", "3", "--replicates", "1", "-o", str(tmp_path / "m.json")]) == 0
+    assert "CompressiveGMM decode" in term.getvalue() and "6/6" in term.getvalue()
+
+
 def test_max_components_sizes_the_sketch_and_fit_warns_beyond(audio, tmp_path, capsys):
     root, _ = audio
     wav = str(root / "rec0.wav")
@@ -328,7 +346,8 @@ def test_max_components_sizes_the_sketch_and_fit_warns_beyond(audio, tmp_path, c
     err = capsys.readouterr().err
     assert "sized for at most 3" in err and "--max-components 4" in err
     assert main(["fit", "kmeans", str(out), "-k", "3", "--replicates", "1", "-o", str(tmp_path / "m.json")]) == 0
-    assert "warning" not in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "warning" not in err and "decode" not in err  # no progress bar off a terminal
     default = tmp_path / "default.sketch"
     assert main(["sketch", wav, "-o", str(default), *args]) == 0
     sk = sketchcore.Sketch.load(default)

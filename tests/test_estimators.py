@@ -361,3 +361,13 @@ def test_large_k_recovers_components(method):
     worst = max(np.min(np.linalg.norm(est.means_ - mu, axis=1)) for mu in means)
     assert worst < 0.47, worst
     assert true_score - est.score(X_test) < 0.042
+
+
+def test_verbose_decode_draws_a_progress_bar_of_the_steps(capsys):
+    X, _ = make_mixture(600, 4, 3, random_state=1)
+    CompressiveGMM(3, n_replicates=2, random_state=0, verbose=1).fit(X)
+    err = capsys.readouterr().err
+    # CL-OMPR: 2K steps per replicate, counted to the end, with the residual.
+    assert "CompressiveGMM decode" in err and "12/12" in err and "residual=" in err
+    CompressiveGMM(3, n_replicates=2, random_state=0).fit(X)
+    assert capsys.readouterr().err == ""

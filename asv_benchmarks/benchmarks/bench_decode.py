@@ -126,3 +126,35 @@ class AtomKernels:
     def time_one_atom_correlation_gradient(self, kdm, impl):
         fn = self.model.neg_correlation_and_grad_reference if self.reference else self.model.neg_correlation_and_grad
         fn(self.x[: self.model.n_params], self.z)
+
+
+class SparseAtomKernels:
+    """The decoders' hot loop for a sparse operator (4 coordinates per
+    frequency) at audio dimensions: the sparse Rust kernels (O(m s) per atom)
+    against the dense Rust kernels on the same frequencies (O(m d))."""
+
+    params = ([(10, 60, 6050), (10, 192, 19290)], ["rust-sparse", "rust-dense"])
+    param_names = ["K, d, m", "implementation"]
+    timeout = 300
+
+    def setup(self, kdm, impl):
+        from sketchcore.learning.atoms import AtomModel
+
+        k, d, m = kdm
+        op = sketchcore.SketchOperator(d, m, sigma=3.0, seed=0, kind="sparse", dither=True)
+        self.model = AtomModel(op, True, np.full(d, -3.0), np.full(d, 3.0),
+                               var_bounds=(np.full(d, 0.01), np.full(d, 9.0)))
+        if impl == "rust-dense":
+            self.model._sparse = None
+            _ = self.model.omega2  # materialise outside the timing
+        rng = np.random.default_rng(0)
+        theta = np.hstack([rng.normal(size=(k, d)), rng.uniform(0.2, 2.0, size=(k, d))])
+        self.x = np.concatenate([theta.ravel(), np.full(k, 1.0 / k)])
+        self.z = rng.normal(size=m) + 1j * rng.normal(size=m)
+        self.k = k
+
+    def time_objective_and_gradient(self, kdm, impl):
+        self.model.objective_and_grad(self.x, self.z, self.k)
+
+    def time_one_atom_correlation_gradient(self, kdm, impl):
+        self.model.neg_correlation_and_grad(self.x[: self.model.n_params], self.z)

@@ -78,6 +78,31 @@ class SketchStructured:
     track_operator_bytes.unit = "bytes"
 
 
+class SketchSparse:
+    """A sparse operator (4 coordinates per frequency) at audio dimensions:
+    its own kernel (4 multiply-adds per phase), the dense kernel on the same
+    frequencies (d multiply-adds), and BLAS computing the bare projection
+    X @ Omega (no sine-cosine, no sums)."""
+
+    params = ([(2**15, 60, 6050), (2**14, 192, 19290)], ["sparse-kernel", "dense-kernel", "blas-projection"])
+    param_names = ["N, d, m", "implementation"]
+    timeout = 300
+
+    def setup(self, shape, impl):
+        n, d, m = shape
+        self.X = mixture(n, d, dtype=np.float64)
+        self.op = sketchcore.SketchOperator(d, m, kind="sparse", sigma=3.0, seed=0, dither=True)
+        self.omega = np.ascontiguousarray(self.op.frequencies)
+
+    def time_sketch(self, shape, impl):
+        if impl == "sparse-kernel":
+            self.op.sketch(self.X)
+        elif impl == "dense-kernel":
+            sketchcore._core.sketch_dense(self.X, self.omega, self.op.dither)
+        else:
+            self.X @ self.omega
+
+
 class SketchThreads:
     """1 thread vs all threads."""
 

@@ -167,8 +167,9 @@ def _fit(args: argparse.Namespace) -> int:
     standardize = not args.no_standardize and "feature_moments" in sk.metadata
     target = sk.standardized() if standardize else sk
     Est = CompressiveKMeans if args.model == "kmeans" else CompressiveGMM
+    # A progress bar of the decoder's steps, on a terminal only (not in logs).
     est = Est(args.components, n_replicates=args.replicates, method=args.method,
-              random_state=args.seed).fit_sketch(target)
+              random_state=args.seed, verbose=int(sys.stderr.isatty())).fit_sketch(target)
     op: Any = target.operator  # a StandardizedOperator (mean, std) when standardised
     mean = op.mean if standardize else np.zeros(sk.dim)
     std = op.std if standardize else np.ones(sk.dim)

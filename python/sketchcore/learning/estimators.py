@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import numbers
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +34,11 @@ from sketchcore.learning.steps import DecodeResult
 __all__ = ["CompressiveKMeans", "CompressiveGMM", "default_sketch_size"]
 
 logger = logging.getLogger(__name__)
+
+
+def _closing(bar: Any) -> contextlib.AbstractContextManager:
+    """Closes a progress bar (None: nothing) when the block ends, even on error."""
+    return contextlib.closing(bar) if bar is not None else contextlib.nullcontext()
 
 #: Rows of the data kept (when fitting from data) as starting points of new atoms.
 _START_POOL = 1000
@@ -195,19 +202,27 @@ class _CompressiveMixture(BaseEstimator):
         best: DecodeResult | None = None
         t0 = time.perf_counter()
 
-        def report(it: int, residual: float) -> None:
-            logger.info("  step %d: relative residual %.4g", it + 1, residual)
-
         method = self.method
         if method == "auto":
             method = "clompr" if k <= AUTO_SPLIT_THRESHOLD else "split"
+        # CL-OMPR reports 2K steps per replicate; the other decoders a number
+        # that depends on the data (the bar then counts without a total).
+        per_replicate = (2 * k if k > 1 else 1) if method == "clompr" else None
+        bar = self._progress_bar(None if per_replicate is None else per_replicate * self.n_replicates)
+
+        def report(it: int, residual: float) -> None:
+            logger.info("  step %d: relative residual %.4g", it + 1, residual)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(residual=f"{residual:.4f}", refresh=False)
+
         decode: Callable[..., DecodeResult] = clompr
         if method == "split":
             decode = split_decode
         elif method == "batch":
             decode = batch_clompr
         # Small dense products: BLAS threads only add overhead here.
-        with threadpool_limits(1, "blas"):
+        with threadpool_limits(1, "blas"), _closing(bar):
             for rep in range(self.n_replicates):
                 if self.verbose:
                     logger.info("%s: replicate %d/%d (%s)", type(self).__name__, rep + 1, self.n_replicates, method)
@@ -265,6 +280,16 @@ class _CompressiveMixture(BaseEstimator):
             self.sketch_time_ = 0.0
             self._decode(self.sketch_, None, self._stream_pool, self._stream_rng)
         return self
+
+    def _progress_bar(self, total: int | None) -> Any:
+        """A tqdm progress bar of the decoder's steps on standard error when
+        ``verbose`` is set (decodes at audio dimensions take seconds to
+        minutes), else None."""
+        if not self.verbose:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=f"{type(self).__name__} decode", unit="step", file=sys.stderr)
 
     def _var_floor(self, half_span2: np.ndarray, pool: np.ndarray | None) -> np.ndarray:
         """Smallest variance of a component, per feature: ``var_floor`` times the
@@ -397,8 +422,9 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
         fraction of that feature's variance (estimated on the rows sampled
         for start points, or the sketch's stored sample).
     verbose : int, default=0
-        Non-zero: each replicate and decoder step is logged (INFO records of
-        the ``sketchcore.learning.estimators`` logger).
+        Non-zero: a progress bar of the decoder's steps (tqdm, on standard
+        error) and an INFO record of the ``sketchcore.learning.estimators``
+        logger for each replicate and step.
 
     Attributes
     ----------
