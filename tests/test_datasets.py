@@ -36,3 +36,22 @@ def test_bad_parameters():
         make_mixture(10, 2, 2, weights=[1, -1])
     with pytest.raises(InvalidParameterError):
         make_mixture(10, 2, 2, cluster_std=np.ones((3, 2)))
+
+
+@pytest.mark.parametrize("kind", ["scalar", "per-component", "per-feature"])
+def test_make_mixture_equals_the_whole_array_formula(kind):
+    # The generator builds X in place, one component at a time; the values are
+    # those of means[labels] + std * noise from the same stream, bit for bit.
+    n, d, k = 1001, 7, 4
+    std = {"scalar": 0.8, "per-component": np.array([0.5, 1.0, 1.5, 2.0]),
+           "per-feature": np.linspace(0.5, 2.0, k * d).reshape(k, d)}[kind]
+    X, labels, centers = make_mixture(n, d, k, cluster_std=std, random_state=11, return_centers=True)
+    rng = np.random.default_rng(11)
+    means = rng.normal(scale=1.5 * k ** (1 / d), size=(k, d))
+    want_labels = rng.integers(k, size=n)
+    noise = rng.normal(size=(n, d))
+    s = np.asarray(std)
+    spread = float(s) if s.ndim == 0 else (s[want_labels, None] if s.ndim == 1 else s[want_labels])
+    np.testing.assert_array_equal(centers, means)
+    np.testing.assert_array_equal(labels, want_labels)
+    np.testing.assert_array_equal(X, means[want_labels] + spread * noise)

@@ -77,16 +77,20 @@ def make_mixture(
         if p.shape != (k,) or not (np.all(p >= 0) and p.sum() > 0):
             raise InvalidParameterError(f"weights must be {k} non-negative numbers, not all zero")
         labels = rng.choice(k, size=n, p=p / p.sum())
-    noise = rng.normal(size=(n, d))
     std = np.asarray(cluster_std, dtype=np.float64)
-    if std.ndim == 0:
-        X = means[labels] + float(std) * noise
-    elif std.shape == (k,):
-        X = means[labels] + std[labels, None] * noise
-    elif std.shape == (k, d):
-        X = means[labels] + std[labels] * noise
-    else:
+    if not (std.ndim == 0 or std.shape in ((k,), (k, d))):
         raise InvalidParameterError(f"cluster_std must be a number or have shape ({k},) or ({k}, {d})")
+    # X = means[labels] + std * noise, built in place in the noise array and
+    # one component at a time: the only N x d array is X (the same values
+    # as the whole-array expression, with a third of its peak memory).
+    X = rng.normal(size=(n, d))
+    if std.ndim == 0 and float(std) != 1.0:
+        X *= float(std)
+    for c in range(k):
+        rows = np.flatnonzero(labels == c)
+        if std.ndim:
+            X[rows] *= std[c]
+        X[rows] += means[c]
     return (X, labels, means) if return_centers else (X, labels)
 
 
