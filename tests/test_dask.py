@@ -46,6 +46,11 @@ def test_dask_sketch_equals_numpy(scheduler, chunks):
     assert rel_err(got.z, REF.z) < 1e-12
     np.testing.assert_array_equal(got.lower, REF.lower)
     np.testing.assert_array_equal(got.upper, REF.upper)
+    # A sample of the rows, as local sketches keep: real rows, distinct, deterministic.
+    assert got.sample_capacity == REF.sample_capacity == 16 and got.samples.shape == (16, 6)
+    rows = [np.flatnonzero((X == r).all(axis=1)) for r in got.samples]
+    assert all(len(r) == 1 for r in rows) and len({int(r[0]) for r in rows}) == 16
+    np.testing.assert_array_equal(OP.sketch(dX).samples, got.samples)
 
 
 def test_dask_weights_float32_and_errors():

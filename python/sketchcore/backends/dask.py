@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from sketchcore.core.operator import _rebuild_operator
-from sketchcore.core.sketch import Sketch
+from sketchcore.core.sketch import Sketch, default_sample_capacity, merge_row_samples
 from sketchcore.core.validation import MAX_THREADS, is_dask_array
 from sketchcore.exceptions import (
     BackendUnavailableError,
@@ -42,7 +42,7 @@ __all__ = ["is_dask_array", "sketch_dask_array", "sketch_files", "worker_threads
 #: Partial sketches combined per reduction task.
 FAN_IN = 8
 
-_Partial = tuple  # (cos, sin, weight, count, lower, upper, max_weight)
+_Partial = tuple  # (cos, sin, weight, count, lower, upper, max_weight, sample of rows)
 
 
 def _import_dask():
@@ -99,18 +99,21 @@ def _sketch_block(block: np.ndarray, weights: np.ndarray | None, op_key: tuple[s
             s = op.sketch(np.asarray(block), weights, n_threads=worker_threads())
     except SketchcoreError as exc:
         raise type(exc)(f"{where}: {exc}", **_info(exc)) from exc
-    return (s.cos_sums, s.sin_sums, s.weight, s.count, s.lower, s.upper, s.max_weight)
+    samples = s.samples if s.samples is not None else np.empty((0, op.dim))
+    return (s.cos_sums, s.sin_sums, s.weight, s.count, s.lower, s.upper, s.max_weight, samples)
 
 
 def _info(exc: Exception) -> dict:
     return {k: v for k, v in vars(exc).items() if not k.startswith("_")}
 
 
-def _combine(*parts: _Partial) -> _Partial:
-    """Adds partial sums in the given order."""
-    cos, sin, w, n, lo, hi, top = (np.array(parts[0][0]), np.array(parts[0][1]), parts[0][2], parts[0][3],
-                                   np.array(parts[0][4]), np.array(parts[0][5]), parts[0][6])
+def _combine(*parts: _Partial, capacity: int = 0, fingerprint: str = "") -> _Partial:
+    """Adds partial sums in the given order; the samples of rows are merged
+    as :meth:`Sketch.merge` merges them (deterministically)."""
+    cos, sin, w, n, lo, hi, top, rows = (np.array(parts[0][0]), np.array(parts[0][1]), parts[0][2], parts[0][3],
+                                         np.array(parts[0][4]), np.array(parts[0][5]), parts[0][6], parts[0][7])
     for p in parts[1:]:
+        rows = merge_row_samples(rows, n, p[7], p[3], capacity, fingerprint)
         cos += p[0]
         sin += p[1]
         w += p[2]
@@ -118,14 +121,15 @@ def _combine(*parts: _Partial) -> _Partial:
         np.minimum(lo, p[4], out=lo)
         np.maximum(hi, p[5], out=hi)
         top = None if top is None or p[6] is None else max(top, p[6])
-    return (cos, sin, w, n, lo, hi, top)
+    return (cos, sin, w, n, lo, hi, top, rows)
 
 
-def _tree(partials: list, fan_in: int = FAN_IN):
+def _tree(partials: list, op, fan_in: int = FAN_IN):
     """Delayed tree reduction with bounded fan-in (order fixed, hence deterministic)."""
     from dask import delayed
 
-    combine = delayed(_combine, pure=True)
+    combine = delayed(functools.partial(_combine, capacity=default_sample_capacity(op), fingerprint=op.fingerprint),
+                      pure=True)
     level = list(partials)
     while len(level) > 1:
         level = [combine(*level[i : i + fan_in]) if len(level[i : i + fan_in]) > 1 else level[i]
@@ -134,8 +138,9 @@ def _tree(partials: list, fan_in: int = FAN_IN):
 
 
 def _finish(op, total: _Partial):
-    cos, sin, w, n, lo, hi, top = total
-    return Sketch(op, cos, sin, w, n, lo, hi, max_weight=top)
+    cos, sin, w, n, lo, hi, top, rows = total
+    return Sketch(op, cos, sin, w, n, lo, hi, max_weight=top, samples=rows,
+                  sample_capacity=default_sample_capacity(op))
 
 
 def sketch_dask_array(op, X, weights: Any = None, *, compute: bool = True, **compute_kwargs: Any):
@@ -185,7 +190,7 @@ def sketch_dask_array(op, X, weights: Any = None, *, compute: bool = True, **com
     ]
     if not partials:
         return Sketch.empty(op)
-    result = delayed(_finish, pure=True)(op, _tree(partials))
+    result = delayed(_finish, pure=True)(op, _tree(partials, op))
     return result.compute(**compute_kwargs) if compute else result
 
 
@@ -241,7 +246,7 @@ def sketch_files(
     key = _op_key(op)
     task = delayed(_sketch_file, pure=True)
     partials = [task(p, key, loader) for p in paths]
-    result = delayed(_finish, pure=True)(op, _tree(partials, fan_in))
+    result = delayed(_finish, pure=True)(op, _tree(partials, op, fan_in))
     if client is not None:
         return client.compute(result).result()
     return result.compute()

@@ -44,6 +44,41 @@ BACKENDS = ("auto", "rust", "numpy", "dask", "cupy")
 MAX_SAMPLE_CAPACITY = 1_000_000
 
 
+def default_sample_capacity(operator: Any) -> int:
+    """Rows of data a sketch keeps by default: as many values as the sketch
+    has frequencies (m // d rows), at least 16 and at most 256.
+
+    The decoders draw the starting points of new atoms and the per-feature
+    variance floors from this sample; without it (``sample_capacity=0``) they
+    start uniformly in the data box, which on real features decodes k-means
+    noticeably worse (SSE 1.09 instead of 1.04 x Lloyd's on music frames,
+    d = 60; 100 rows bring it back to 1.043).
+    """
+    return int(min(256, max(16, operator.sketch_size // max(operator.dim, 1))))
+
+
+def merge_row_samples(
+    mine: np.ndarray, n_mine: int, other: Any, n_other: int, capacity: int, fingerprint: str
+) -> np.ndarray:
+    """A uniform sample of at most ``capacity`` rows of the union of two data
+    sets of ``n_mine`` and ``n_other`` rows, from uniform samples of each
+    (``mine``, ``other``): a hypergeometric split between the two, seeded by
+    the operator's fingerprint and the counts, so the result is
+    deterministic. Only the chosen rows of ``other`` are read and converted
+    to float64 (it may be a whole chunk of data)."""
+    dim = mine.shape[1]
+    if not capacity or len(other) == 0 or n_mine + n_other == 0:
+        return mine
+    rng = np.random.default_rng([int(fingerprint[:12], 16), n_mine, n_other])
+    total = min(capacity, len(mine) + len(other))
+    take_mine = int(rng.hypergeometric(max(n_mine, len(mine)), max(n_other, len(other)), total))
+    take_mine = min(take_mine, len(mine))
+    take_other = min(total - take_mine, len(other))
+    chosen = other[np.sort(rng.choice(len(other), take_other, replace=False))]
+    return np.concatenate([mine[np.sort(rng.choice(len(mine), take_mine, replace=False))],
+                           np.asarray(chosen, dtype=np.float64).reshape(-1, dim)])
+
+
 class Sketch:
     """Float64 sums of random Fourier features of a data set.
 
@@ -70,10 +105,14 @@ class Sketch:
         Free JSON-serialisable information saved with the sketch.
     samples : ndarray (n, dim), optional
         A uniform random sample of the rows (at most ``sample_capacity``),
-        kept through :meth:`update` and merges. It is not part of the sketch:
-        decoders only use it as starting points of new atoms (much more
-        robust than uniform starts in high dimension). :func:`privatize`
-        drops it. ``sample_capacity=0`` (the default) keeps none.
+        kept through :meth:`update` and merges (deterministically: the rows
+        kept depend on the operator and the counts only). It is not part of
+        the sketch: decoders use it as starting points of new atoms (much
+        more robust than uniform starts in high dimension) and to estimate
+        each feature's variance for the variance floors. Sketches of
+        in-memory arrays and :meth:`empty` sketches keep
+        :func:`default_sample_capacity` rows by default; ``sample_capacity=0``
+        keeps none, and :func:`privatize` drops it.
     max_weight : float, optional
         The largest sample weight summed in (0 for no sample), kept through
         :meth:`update` and merges; ``None`` when unknown (sketches built from
@@ -139,32 +178,30 @@ class Sketch:
 
     @classmethod
     def empty(
-        cls, operator: SketchOperator | StandardizedOperator, *, decay: float = 1.0, sample_capacity: int = 0
+        cls, operator: SketchOperator | StandardizedOperator, *, decay: float = 1.0,
+        sample_capacity: int | str = "auto",
     ) -> Sketch:
-        """The sketch of no data: weight 0, the identity of ``+``."""
+        """The sketch of no data: weight 0, the identity of ``+``.
+
+        ``sample_capacity``: rows of data kept as a uniform sample through
+        updates and merges (``"auto"``: :func:`default_sample_capacity`; 0: none).
+        """
+        if isinstance(sample_capacity, str):
+            if sample_capacity != "auto":
+                raise InvalidParameterError(f"sample_capacity must be an integer or 'auto', got {sample_capacity!r}")
+            sample_capacity = default_sample_capacity(operator)
         m, d = operator.sketch_size, operator.dim
         return cls(operator, np.zeros(m), np.zeros(m), 0.0, 0, np.full(d, np.inf), np.full(d, -np.inf), decay=decay,
                    samples=np.empty((0, d)) if sample_capacity else None, sample_capacity=sample_capacity,
                    max_weight=0.0)
 
-    def _merge_samples(self, other_samples: np.ndarray | None, other_count: int) -> None:
-        """Uniform sample of the union: hypergeometric split between the two
-        samples, seeded by the fingerprint and counts (deterministic)."""
-        cap = self.sample_capacity
-        if not cap or other_samples is None or len(other_samples) == 0:
+    def _merge_samples(self, other_samples: Any, other_count: int) -> None:
+        """Uniform sample of the union (see :func:`merge_row_samples`)."""
+        if not self.sample_capacity or other_samples is None or len(other_samples) == 0:
             return
         mine = self.samples if self.samples is not None else np.empty((0, self.dim))
-        rng = np.random.default_rng([int(self.fingerprint[:12], 16), self.count, other_count])
-        total = min(cap, len(mine) + len(other_samples))
-        n_mine_rows, n_other_rows = self.count, other_count
-        if n_mine_rows + n_other_rows == 0:
-            return
-        take_mine = int(rng.hypergeometric(max(n_mine_rows, len(mine)), max(n_other_rows, len(other_samples)), total))
-        take_mine = min(take_mine, len(mine))
-        take_other = min(total - take_mine, len(other_samples))
-        parts = [mine[np.sort(rng.choice(len(mine), take_mine, replace=False))],
-                 other_samples[np.sort(rng.choice(len(other_samples), take_other, replace=False))]]
-        self.samples = np.concatenate(parts)
+        self.samples = merge_row_samples(mine, self.count, other_samples, other_count, self.sample_capacity,
+                                         self.fingerprint)
 
     # -- streaming -------------------------------------------------------------
 
@@ -195,7 +232,7 @@ class Sketch:
             self.weight *= old
         part = sketch_array(self.operator, X, w, n_threads=n_threads, simd=simd)
         if self.sample_capacity and n:
-            self._merge_samples(np.asarray(X, dtype=np.float64), n)
+            self._merge_samples(X, n)
         self._add_sums(part)
         return self
 
@@ -450,7 +487,12 @@ def sketch_array(
                                      start)
             sketch._add_sums(part)
     sketch.max_weight = _max_weight(w, X.shape[0])
-    return _check_phases(sketch)
+    _check_phases(sketch)
+    # The rows Sketch.empty(operator).update(X) would keep (same seeds).
+    sketch.sample_capacity = default_sample_capacity(operator)
+    sketch.samples = merge_row_samples(np.empty((0, operator.dim)), 0, X, X.shape[0], sketch.sample_capacity,
+                                       operator.fingerprint)
+    return sketch
 
 
 #: Arrays that need a dtype conversion are converted this many bytes (of the
