@@ -399,9 +399,7 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
         faster still but less reliable at large K
         (``python examples/benchmark_large_k.py`` compares them).
     max_iter : int, default=300
-        L-BFGS-B iterations of a decoder's final joint refinement of all
-        components (CL-OMPR's intermediate refinements take a fifth of
-        them, and the search for each new component a third).
+        L-BFGS-B iterations per optimisation.
     n_starts : int, default=64
         Candidate starting points scored for each new atom.
     random_state : int, RandomState or None
