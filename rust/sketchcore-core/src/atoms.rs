@@ -150,9 +150,7 @@ impl<E: Element> FrequencySource<E> for AtomFrequencies<'_, E> {
     }
     fn validate(&self) -> Result<(), SketchError> {
         let (d, m) = self.omega.dim();
-        if self.dither.len() != m {
-            return Err(SketchError::ShapeMismatch { what: "dither length", expected: m, got: self.dither.len() });
-        }
+        SketchError::check_len("dither length", m, self.dither.len())?;
         if let Some(sq) = self.omega_sq {
             if sq.dim() != (d, m) {
                 return Err(SketchError::ShapeMismatch { what: "squared frequencies (d x m)", expected: d * m, got: sq.len() });
@@ -231,9 +229,7 @@ impl<E: Element> FrequencySource<E> for StructuredFrequencies<'_, E> {
                 got: p,
             });
         }
-        if self.dither.len() != m {
-            return Err(SketchError::ShapeMismatch { what: "dither length", expected: m, got: self.dither.len() });
-        }
+        SketchError::check_len("dither length", m, self.dither.len())?;
         if let Some(rs) = self.row_scales {
             if rs.len() != self.dim {
                 return Err(SketchError::ShapeMismatch { what: "row scales (one per dimension)", expected: self.dim, got: rs.len() });
@@ -803,13 +799,20 @@ where
             })
             .collect()
     })?;
+    Ok(add_in_order(&partials, len))
+}
+
+/// The sum of per-group partial sums (`len` values each), added in group
+/// order: the one place the kernels' results are made independent of the
+/// number of threads.
+pub(crate) fn add_in_order(partials: &[Vec<f64>], len: usize) -> Vec<f64> {
     let mut total = vec![0.0f64; len];
-    for p in &partials {
+    for p in partials {
         for (t, v) in total.iter_mut().zip(p) {
             *t += v;
         }
     }
-    Ok(total)
+    total
 }
 
 /// `||z - sum_k alpha_k a_k||^2` and its gradient with respect to the atom

@@ -129,9 +129,7 @@ pub fn sketch_dense<E: Element>(
         return Err(SketchError::ShapeMismatch { what: "rows of omega (data dimension)", expected: x.ncols(), got: d });
     }
     if let Some(xi) = &dither {
-        if xi.len() != m {
-            return Err(SketchError::ShapeMismatch { what: "dither length", expected: m, got: xi.len() });
-        }
+        SketchError::check_len("dither length", m, xi.len())?;
     }
     if !config.level.is_available() {
         return Err(SketchError::UnsupportedSimdLevel(config.level));

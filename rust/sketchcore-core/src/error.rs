@@ -53,3 +53,14 @@ impl fmt::Display for SketchError {
 }
 
 impl std::error::Error for SketchError {}
+
+impl SketchError {
+    /// `Ok` when a length is the one expected, else [`SketchError::ShapeMismatch`].
+    pub fn check_len(what: &'static str, expected: usize, got: usize) -> Result<(), SketchError> {
+        if got == expected {
+            Ok(())
+        } else {
+            Err(SketchError::ShapeMismatch { what, expected, got })
+        }
+    }
+}

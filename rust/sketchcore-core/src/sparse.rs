@@ -138,9 +138,7 @@ pub fn sketch_sparse<E: Element>(
         return Err(SketchError::ShapeMismatch { what: "values (m x s, as the indices)", expected: m * s, got: value.len() });
     }
     if let Some(xi) = &dither {
-        if xi.len() != m {
-            return Err(SketchError::ShapeMismatch { what: "dither length", expected: m, got: xi.len() });
-        }
+        SketchError::check_len("dither length", m, xi.len())?;
     }
     if let Some(c) = index.iter().copied().find(|&c| c as usize >= d) {
         return Err(SketchError::InvalidArgument(format!("coordinate {c} is not below the data dimension {d}")));

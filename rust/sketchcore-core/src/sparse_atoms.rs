@@ -28,7 +28,7 @@
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
 
-use crate::atoms::{AtomParams, Correlation, ObjectiveGrad, GROUP};
+use crate::atoms::{add_in_order, AtomParams, Correlation, ObjectiveGrad, GROUP};
 use crate::error::SketchError;
 use crate::kernel::RunConfig;
 use crate::simd::SimdLevel;
@@ -71,9 +71,7 @@ impl SparseFrequencies<'_> {
         if self.value.dim() != (m, sup) {
             return Err(SketchError::ShapeMismatch { what: "values (m x s, as the indices)", expected: m * sup, got: self.value.len() });
         }
-        if self.dither.len() != m {
-            return Err(SketchError::ShapeMismatch { what: "dither length", expected: m, got: self.dither.len() });
-        }
+        SketchError::check_len("dither length", m, self.dither.len())?;
         if sup > self.dim {
             return Err(SketchError::ShapeMismatch { what: "non-zeros per frequency (at most d)", expected: self.dim, got: sup });
         }
@@ -301,13 +299,7 @@ where
             .map_init(Scratch::default, |sc, g| partial(sc, g * GROUP, ((g + 1) * GROUP).min(m)))
             .collect()
     })?;
-    let mut total = vec![0.0f64; len];
-    for p in &partials {
-        for (t, v) in total.iter_mut().zip(p) {
-            *t += v;
-        }
-    }
-    Ok(total)
+    Ok(add_in_order(&partials, len))
 }
 
 /// Real and imaginary parts (K x m each) of the atoms (see [`crate::atoms::atoms`]).

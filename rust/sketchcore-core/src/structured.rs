@@ -275,9 +275,7 @@ pub(crate) fn check_structured<E: Real>(
         return Err(SketchError::ShapeMismatch { what: "rows of signs (3 per block)", expected: 3 * blocks, got: signs.nrows() });
     }
     if let Some(xi) = dither {
-        if xi.len() != m {
-            return Err(SketchError::ShapeMismatch { what: "dither length", expected: m, got: xi.len() });
-        }
+        SketchError::check_len("dither length", m, xi.len())?;
     }
     Ok((p, blocks))
 }

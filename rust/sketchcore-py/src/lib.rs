@@ -18,7 +18,7 @@ use pyo3::conversion::FromPyObjectOwned;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
-use sketchcore_core::atoms::{AtomFrequencies, AtomParams, StructuredFrequencies};
+use sketchcore_core::atoms::{AtomFrequencies, AtomParams, Correlation, ObjectiveGrad, StructuredFrequencies};
 use sketchcore_core::sparse_atoms::SparseFrequencies;
 use sketchcore_core::{sketch_dense_reference, Element, Nonlinearity, RunConfig, SimdLevel, SketchError, SketchSums};
 
@@ -531,7 +531,7 @@ fn atoms<'py>(
     n_threads: usize,
 ) -> PyResult<Bound<'py, PyTuple>> {
     let config = RunConfig { level: parse_level(py, simd)?, n_threads };
-    let params = AtomParams { means: means.as_array(), variances: variances.as_ref().map(|v| v.as_array()) };
+    let params = atom_params(&means, &variances);
     let (dim, squares) = (params.means.ncols(), params.variances.is_some());
     let (re, im) = with_frequencies!(py, frequencies, dither, omega_sq, dim, squares, gain, |freq| {
         run_detached(py, |_| sketchcore_core::atoms::atoms(&freq, &params, config))
@@ -564,12 +564,33 @@ fn atom_objective<'py>(
     n_threads: usize,
 ) -> PyResult<Bound<'py, PyTuple>> {
     let config = RunConfig { level: parse_level(py, simd)?, n_threads };
-    let params = AtomParams { means: means.as_array(), variances: variances.as_ref().map(|v| v.as_array()) };
+    let params = atom_params(&means, &variances);
     let (dim, squares) = (params.means.ncols(), params.variances.is_some());
     let (wv, zr, zi) = (weights.as_array(), z_re.as_array(), z_im.as_array());
     let out = with_frequencies!(py, frequencies, dither, omega_sq, dim, squares, gain, |freq| {
         run_detached(py, |_| sketchcore_core::atoms::objective_grad(&freq, &params, wv, zr, zi, config))
     })?;
+    objective_to_py(py, out)
+}
+
+/// The atom parameters of an atom call, borrowed.
+fn atom_params<'a>(means: &'a PyReadonlyArray2<'_, f64>, variances: &'a Option<PyReadonlyArray2<'_, f64>>) -> AtomParams<'a> {
+    AtomParams { means: means.as_array(), variances: variances.as_ref().map(|v| v.as_array()) }
+}
+
+/// The frequencies of a sparse atom call, borrowed.
+fn sparse_frequencies<'a>(
+    index: &'a PyReadonlyArray2<'_, u32>,
+    value: &'a PyReadonlyArray2<'_, f64>,
+    dither: &'a PyReadonlyArray1<'_, f64>,
+    dim: usize,
+    gain: f64,
+) -> SparseFrequencies<'a> {
+    SparseFrequencies { index: index.as_array(), value: value.as_array(), dither: dither.as_array(), dim, gain }
+}
+
+/// `(f, grad_means, grad_variances or None, grad_weights)`.
+fn objective_to_py(py: Python<'_>, out: ObjectiveGrad) -> PyResult<Bound<'_, PyTuple>> {
     PyTuple::new(
         py,
         [
@@ -577,6 +598,20 @@ fn atom_objective<'py>(
             PyArray2::from_owned_array(py, out.grad_means).into_any(),
             optional_array(py, out.grad_variances),
             PyArray1::from_owned_array(py, out.grad_weights).into_any(),
+        ],
+    )
+}
+
+/// `(inner, norm_sq, inner_means, inner_variances, norm_variances)`, None where not computed.
+fn correlation_to_py(py: Python<'_>, out: Correlation) -> PyResult<Bound<'_, PyTuple>> {
+    PyTuple::new(
+        py,
+        [
+            PyArray1::from_owned_array(py, out.inner).into_any(),
+            PyArray1::from_owned_array(py, out.norm_sq).into_any(),
+            optional_array(py, out.inner_means),
+            optional_array(py, out.inner_variances),
+            optional_array(py, out.norm_variances),
         ],
     )
 }
@@ -616,22 +651,13 @@ fn atom_correlation<'py>(
     n_threads: usize,
 ) -> PyResult<Bound<'py, PyTuple>> {
     let config = RunConfig { level: parse_level(py, simd)?, n_threads };
-    let params = AtomParams { means: means.as_array(), variances: variances.as_ref().map(|v| v.as_array()) };
+    let params = atom_params(&means, &variances);
     let (dim, squares) = (params.means.ncols(), params.variances.is_some());
     let (rr, ri) = (r_re.as_array(), r_im.as_array());
     let out = with_frequencies!(py, frequencies, dither, omega_sq, dim, squares, gain, |freq| {
         run_detached(py, |_| sketchcore_core::atoms::correlation(&freq, &params, rr, ri, gradients, config))
     })?;
-    PyTuple::new(
-        py,
-        [
-            PyArray1::from_owned_array(py, out.inner).into_any(),
-            PyArray1::from_owned_array(py, out.norm_sq).into_any(),
-            optional_array(py, out.inner_means),
-            optional_array(py, out.inner_variances),
-            optional_array(py, out.norm_variances),
-        ],
-    )
+    correlation_to_py(py, out)
 }
 
 /// sparse_atoms(index, value, dither, means, *, variances=None, gain=1.0, simd=None, n_threads=0)
@@ -656,8 +682,8 @@ fn sparse_atoms<'py>(
     n_threads: usize,
 ) -> PyResult<Bound<'py, PyTuple>> {
     let config = RunConfig { level: parse_level(py, simd)?, n_threads };
-    let params = AtomParams { means: means.as_array(), variances: variances.as_ref().map(|v| v.as_array()) };
-    let freq = SparseFrequencies { index: index.as_array(), value: value.as_array(), dither: dither.as_array(), dim: params.means.ncols(), gain };
+    let params = atom_params(&means, &variances);
+    let freq = sparse_frequencies(&index, &value, &dither, params.means.ncols(), gain);
     let (re, im) = run_detached(py, |_| sketchcore_core::sparse_atoms::atoms(&freq, &params, config))?;
     PyTuple::new(py, [PyArray2::from_owned_array(py, re), PyArray2::from_owned_array(py, im)])
 }
@@ -685,19 +711,11 @@ fn sparse_atom_objective<'py>(
     n_threads: usize,
 ) -> PyResult<Bound<'py, PyTuple>> {
     let config = RunConfig { level: parse_level(py, simd)?, n_threads };
-    let params = AtomParams { means: means.as_array(), variances: variances.as_ref().map(|v| v.as_array()) };
-    let freq = SparseFrequencies { index: index.as_array(), value: value.as_array(), dither: dither.as_array(), dim: params.means.ncols(), gain };
+    let params = atom_params(&means, &variances);
+    let freq = sparse_frequencies(&index, &value, &dither, params.means.ncols(), gain);
     let (wv, zr, zi) = (weights.as_array(), z_re.as_array(), z_im.as_array());
     let out = run_detached(py, |_| sketchcore_core::sparse_atoms::objective_grad(&freq, &params, wv, zr, zi, config))?;
-    PyTuple::new(
-        py,
-        [
-            out.value.into_pyobject(py)?.into_any(),
-            PyArray2::from_owned_array(py, out.grad_means).into_any(),
-            optional_array(py, out.grad_variances),
-            PyArray1::from_owned_array(py, out.grad_weights).into_any(),
-        ],
-    )
+    objective_to_py(py, out)
 }
 
 /// sparse_atom_correlation(index, value, dither, means, r_re, r_im, *, gradients=False, variances=None, gain=1.0, simd=None, n_threads=0)
@@ -723,20 +741,11 @@ fn sparse_atom_correlation<'py>(
     n_threads: usize,
 ) -> PyResult<Bound<'py, PyTuple>> {
     let config = RunConfig { level: parse_level(py, simd)?, n_threads };
-    let params = AtomParams { means: means.as_array(), variances: variances.as_ref().map(|v| v.as_array()) };
-    let freq = SparseFrequencies { index: index.as_array(), value: value.as_array(), dither: dither.as_array(), dim: params.means.ncols(), gain };
+    let params = atom_params(&means, &variances);
+    let freq = sparse_frequencies(&index, &value, &dither, params.means.ncols(), gain);
     let (rr, ri) = (r_re.as_array(), r_im.as_array());
     let out = run_detached(py, |_| sketchcore_core::sparse_atoms::correlation(&freq, &params, rr, ri, gradients, config))?;
-    PyTuple::new(
-        py,
-        [
-            PyArray1::from_owned_array(py, out.inner).into_any(),
-            PyArray1::from_owned_array(py, out.norm_sq).into_any(),
-            optional_array(py, out.inner_means),
-            optional_array(py, out.inner_variances),
-            optional_array(py, out.norm_variances),
-        ],
-    )
+    correlation_to_py(py, out)
 }
 
 /// simd_level()
