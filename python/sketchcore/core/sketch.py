@@ -230,7 +230,7 @@ class Sketch:
             self.cos_sums *= old
             self.sin_sums *= old
             self.weight *= old
-        part = sketch_array(self.operator, X, w, n_threads=n_threads, simd=simd)
+        part = sketch_array(self.operator, X, w, n_threads=n_threads, simd=simd, keep_sample=False)
         if self.sample_capacity and n:
             self._merge_samples(X, n)
         self._add_sums(part)
@@ -446,8 +446,12 @@ def sketch_array(
     backend: str = "auto",
     n_threads: int | None = None,
     simd: str | None = None,
+    keep_sample: bool = True,
 ) -> Sketch:
     """Sketch of an in-memory array; see :meth:`SketchOperator.sketch`.
+
+    ``keep_sample=False`` leaves out the sample of rows (for callers that
+    keep their own, as :meth:`Sketch.update` does).
 
     Validates the arguments once, whatever the backend (shape, dtype and
     weights of NumPy and CuPy input alike; dask blocks are validated where
@@ -488,6 +492,8 @@ def sketch_array(
             sketch._add_sums(part)
     sketch.max_weight = _max_weight(w, X.shape[0])
     _check_phases(sketch)
+    if not keep_sample:
+        return sketch
     # The rows Sketch.empty(operator).update(X) would keep (same seeds).
     sketch.sample_capacity = default_sample_capacity(operator)
     sketch.samples = merge_row_samples(np.empty((0, operator.dim)), 0, X, X.shape[0], sketch.sample_capacity,

@@ -119,10 +119,6 @@ class AtomModel:
         if self._sparse is not None:
             index, value = self._sparse
             frequencies = (index[columns], value[columns])
-            kwargs_xi = np.ascontiguousarray(self.xi[columns], dtype=np.float64)
-            if var is not None:
-                kwargs["variances"] = np.ascontiguousarray(var)
-            return (frequencies, kwargs_xi, np.ascontiguousarray(means)), kwargs
         elif self._structured_base is not None:
             base = self._structured_base
             start = columns.indices(self.xi.shape[0])[0]
