@@ -28,6 +28,7 @@ from sketchcore.learning.batch import batch_clompr
 from sketchcore.learning.clompr import clompr
 from sketchcore.learning.cluster_scale import estimate_cluster_scale
 from sketchcore.learning.mixture_kmeans import kmeans_of_mixture
+from sketchcore.learning.sample_adaptation import Mixture, choose_relevance, map_adapt
 from sketchcore.learning.splitting import split_decode
 from sketchcore.learning.steps import DecodeResult
 
@@ -82,6 +83,7 @@ class _CompressiveMixture(BaseEstimator):
         "random_state": ["random_state"],
         "backend": [StrOptions(set(BACKENDS))],
         "var_floor": [Interval(numbers.Real, 0.0, 1.0, closed="left")],
+        "sample_relevance": [Interval(numbers.Real, 0.0, None, closed="left"), StrOptions({"cv"}), None],
         "verbose": ["verbose"],
     }
     _gaussian_output = False
@@ -246,7 +248,35 @@ class _CompressiveMixture(BaseEstimator):
         self.residual_ = best.residual
         self.n_iter_ = best.n_atoms_iterations
         self.n_features_in_ = op.dim
+        if best.variances is not None:
+            best = self._adapt_to_sample(best, sketch, (var_lower, var_upper), rng)
         self._set_result(best, rng)
+
+    def _adapt_to_sample(self, result: DecodeResult, sketch: Sketch, var_bounds: tuple[np.ndarray, np.ndarray],
+                         rng: np.random.RandomState) -> DecodeResult:
+        """The decoded mixture adapted (MAP) to the rows the sketch carries
+        (:mod:`~sketchcore.learning.sample_adaptation`); sets
+        ``sample_relevance_`` (inf: the decoded mixture is kept; None: no
+        adaptation was possible or asked for).
+
+        Only an unweighted, undecayed sketch's sample is a uniform sample of
+        what the sketch describes; other sketches keep the decoded mixture.
+        """
+        self.sample_relevance_ = None
+        rows = sketch.samples
+        uniform = (sketch.decay == 1.0 and sketch.max_weight is not None
+                   and abs(sketch.max_weight * sketch.count - sketch.weight) <= 1e-9 * sketch.weight)
+        if self.sample_relevance is None or rows is None or len(rows) == 0 or not uniform:
+            return result
+        assert result.variances is not None
+        prior = Mixture(result.weights, result.means, result.variances)
+        relevance = self.sample_relevance
+        if relevance == "cv":
+            relevance, _ = choose_relevance(prior, rows, var_bounds, np.random.default_rng(rng.randint(0, 2**31 - 1)))
+        self.sample_relevance_ = float(relevance)
+        adapted = map_adapt(prior, rows, float(relevance), var_bounds)
+        return DecodeResult(adapted.means, adapted.variances, adapted.weights, result.residual,
+                            result.n_atoms_iterations)
 
     def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None, *, decode: bool = True):
         """Adds a chunk of data to the sketch; decodes the model unless ``decode=False``.
@@ -469,10 +499,12 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
         density_components: int | str | None = "auto",
         density_samples: int = 50_000,
         var_floor: float = 1e-3,
+        sample_relevance: float | str | None = "cv",
         verbose: int = 0,
     ) -> None:
         self.n_clusters = n_clusters
         self.var_floor = var_floor
+        self.sample_relevance = sample_relevance
         self.density_components = density_components
         self.density_samples = density_samples
         self.method = method
@@ -618,6 +650,7 @@ class CompressiveGMM(DensityMixin, _CompressiveMixture):
         operator: str | SketchOperator = "sparse",
         reg_covar: float = 1e-6,
         var_floor: float = 1e-3,
+        sample_relevance: float | str | None = "cv",
         n_replicates: int = 3,
         method: str = "auto",
         max_iter: int = 300,
@@ -627,6 +660,7 @@ class CompressiveGMM(DensityMixin, _CompressiveMixture):
         verbose: int = 0,
     ) -> None:
         self.n_components = n_components
+        self.sample_relevance = sample_relevance
         self.covariance_type = covariance_type
         self.sketch_size = sketch_size
         self.sigma = sigma
