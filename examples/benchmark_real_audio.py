@@ -54,8 +54,11 @@ Measurements (K = 10 unless ``--k``; library defaults unless
 - GMM: mean log-likelihood per frame on a random 10% of frames held out,
   CompressiveGMM(K) against GaussianMixture(K, covariance_type="diag")
   (EM, reg_covar=1e-6, i.e. 1e-6 of each feature's global variance), and
-  the anchor: EM on a uniform sample of 2m/d training frames (the memory of
-  the sketch's 2m floats; m = the sketch size CompressiveGMM used).
+  the anchor: EM on a uniform sample of 2m/d + n training frames (the memory
+  of the sketch's 2m floats and of the n rows it stores, which the decoder
+  adapts its mixture to; m = the sketch size CompressiveGMM used). "r" is
+  the relevance the adaptation chose (inf: the decoded mixture was kept;
+  ``--gmm-kwargs '{"sample_relevance": null}'`` decodes from the sketch alone).
   The smallest fitted variance of each model is reported as "min var".
 - identification: per class, 80% of its files train one diagonal GMM
   (K = 16, ``--ident-k``); the remaining files' frames (concatenated in file
@@ -594,7 +597,8 @@ def run_gmm(X, Xte, d, k, args, seed):
     em = GaussianMixture(k, covariance_type="diag", random_state=seed)
     t_e = fit_timed(em, X64)
     m = int(cg.operator_.sketch_size) if _ok(t_c) else int(kw.get("sketch_size", default_m(k, d, True)))
-    n_anchor = int(round(2 * m / d))
+    stored = len(cg.sketch_.samples) if _ok(t_c) and cg.sketch_.samples is not None else 0
+    n_anchor = int(round(2 * m / d)) + stored
     ll_anchor = nan
     if n_anchor >= k:
         rows = np.random.default_rng(seed + 1).choice(len(X), size=min(n_anchor, len(X)), replace=False)
@@ -611,6 +615,7 @@ def run_gmm(X, Xte, d, k, args, seed):
         "ll_anchor": ll_anchor,
         "n_anchor": n_anchor,
         "delta_anchor": ll_c - ll_anchor,
+        "relevance": cg.sample_relevance_ if _ok(t_c) else None,
         "minvar_sketch": float(np.min(cg.covariances_)) if _ok(t_c) else nan,
         "minvar_em": float(np.min(em.covariances_)) if _ok(t_e) else nan,
         "sketch_s": float(cg.sketch_time_) if _ok(t_c) else nan,
@@ -756,10 +761,10 @@ def report(res: dict) -> str:
     if res["gmm"]:
         out.append(f"\n## diagonal GMM (K = {res['meta']['k']}; mean held-out log-likelihood per frame, nats)\n")
         out.append(md_table(
-            ["set", "d", "N", "m", "LL sketch", "LL EM", "sketch - EM", "LL anchor (n)", "sketch - anchor",
+            ["set", "d", "N", "m", "LL sketch", "LL EM", "sketch - EM", "LL anchor (n)", "sketch - anchor", "r",
              "min var sketch / EM", "sketch s", "decode s", "fit s", "EM s"],
             [[r["set"], r["d"], r["n"], r["m"], r["ll_sketch"], r["ll_em"], r["delta"],
-              f"{r['ll_anchor']:.2f} ({r['n_anchor']})", r["delta_anchor"],
+              f"{r['ll_anchor']:.2f} ({r['n_anchor']})", r["delta_anchor"], str(r.get("relevance")),
               f"{r['minvar_sketch']:.2g} / {r['minvar_em']:.2g}", r["sketch_s"], r["decode_s"], r["fit_s"],
               r["em_s"]] for r in res["gmm"]]))
     if res["ident"]:

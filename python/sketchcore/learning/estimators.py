@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import numbers
 import sys
@@ -220,7 +221,7 @@ class _CompressiveMixture(BaseEstimator):
 
         decode: Callable[..., DecodeResult] = clompr
         if method == "split":
-            decode = split_decode
+            decode = functools.partial(split_decode, n_polish=self._split_polish_rounds(op))
         elif method == "batch":
             decode = batch_clompr
         # Small dense products: BLAS threads only add overhead here.
@@ -251,6 +252,11 @@ class _CompressiveMixture(BaseEstimator):
         if best.variances is not None:
             best = self._adapt_to_sample(best, sketch, (var_lower, var_upper), rng)
         self._set_result(best, rng)
+
+    def _split_polish_rounds(self, op: Any) -> int | None:
+        """Replacement rounds after hierarchical splitting (None: the
+        decoder's default, ceil(log2 K) + 2)."""
+        return None
 
     def _adapt_to_sample(self, result: DecodeResult, sketch: Sketch, var_bounds: tuple[np.ndarray, np.ndarray],
                          rng: np.random.RandomState) -> DecodeResult:
@@ -451,6 +457,21 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
         Smallest variance of a decoded component in each feature, as a
         fraction of that feature's variance (estimated on the rows sampled
         for start points, or the sketch's stored sample).
+    sample_relevance : float, "cv" or None, default="cv"
+        Adaptation of the decoded density model to the uniform sample of
+        rows the sketch carries (``Sketch.samples``; m // d rows by default,
+        1000 frames in the audio pipeline): a maximum a posteriori estimate
+        with the decoded mixture as prior, in which a component given n_k
+        rows of the sample moves n_k / (n_k + relevance) of the way to their
+        statistics (:mod:`~sketchcore.learning.sample_adaptation`). "cv"
+        chooses the relevance by 5-fold cross-validation on the sample and
+        keeps the decoded mixture unless adapting gains at least 0.1 nats
+        per held-out row; None never adapts (the model is the sketch's
+        alone). No adaptation is made when the sketch carries no sample
+        (``privatize``, ``sample_capacity=0``) or when its rows were
+        weighted or decayed (its sample is then not a sample of what it
+        describes). On real MFCC frames (d = 60, K = 10) the decoded
+        per-feature variances are what the sample corrects most.
     verbose : int, default=0
         Non-zero: a progress bar of the decoder's steps (tqdm, on standard
         error) and an INFO record of the ``sketchcore.learning.estimators``
@@ -468,7 +489,10 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
     sketch_ : Sketch
     operator_ : SketchOperator
     residual_ : float
-        ||z - A alpha|| / ||z|| of the kept replicate.
+        ||z - A alpha|| / ||z|| of the kept replicate (before adaptation).
+    sample_relevance_ : float or None
+        Relevance the density model was adapted with (inf: the decoded
+        mixture was kept; None: no adaptation).
     n_features_in_ : int
     sketch_time_, decode_time_ : float
         Seconds spent sketching and decoding.
@@ -541,6 +565,15 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
 
     def _default_sketch_size(self, dim: int) -> int:
         return default_sketch_size(self.n_clusters, dim, covariance=self._density_model() is not None)
+
+    def _split_polish_rounds(self, op: Any) -> int | None:
+        # The density model only feeds Lloyd's algorithm: three replacement
+        # rounds instead of seven (2K = 20 components) decode music, drums,
+        # instruments, speech and mixed MFCC frames (d = 60) in 3.8 s instead
+        # of 5.6 s, with SSE ratios to KMeans(n_init=3) of 1.028-1.048
+        # instead of 1.034-1.050 (random_state 0; 1.030-1.055 instead of
+        # 1.027-1.058 with random_state 1).
+        return 3 if self._density_model(op) is not None else None
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> CompressiveKMeans:
@@ -618,6 +651,9 @@ class CompressiveGMM(DensityMixin, _CompressiveMixture):
     var_floor : float, default=1e-3
         Smallest decoded variance in each feature, as a fraction of that
         feature's variance (see :class:`CompressiveKMeans`).
+    sample_relevance : float, "cv" or None, default="cv"
+        Adaptation of the decoded mixture to the sketch's stored rows (see
+        :class:`CompressiveKMeans`).
     sigma, operator, n_replicates, max_iter, n_starts, random_state, backend, verbose
         As in :class:`CompressiveKMeans`.
 
@@ -628,7 +664,7 @@ class CompressiveGMM(DensityMixin, _CompressiveMixture):
         Diagonal variances.
     weights_ : ndarray (n_components,)
     precisions_cholesky_ : ndarray (n_components, n_features)
-    sketch_, operator_, residual_, n_features_in_, sketch_time_, decode_time_
+    sketch_, operator_, residual_, sample_relevance_, n_features_in_, sketch_time_, decode_time_
         As in :class:`CompressiveKMeans`.
     """
 
