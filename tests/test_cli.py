@@ -462,3 +462,18 @@ def test_demo_figure_colours_legends_truth_and_comparison(demo):
     assert f"log-lik/frame {demo['loglik']:.3f}" in [row[3] for row in comparison]
     assert any("sketchcore demo" in t.get_text() and "cores" in t.get_text() for t in fig.texts)
     assert demo["figure"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_fit_reports_the_adaptation_to_stored_frames(audio, tmp_path, capsys):
+    root, _ = audio
+    sketch = root / "c.sketch"
+    stored = len(sketchcore.Sketch.load(sketch).samples)
+    capsys.readouterr()
+    assert main(["fit", "gmm", str(sketch), "-k", "2", "--replicates", "1", "-o", str(tmp_path / "a.json")]) == 0
+    out = capsys.readouterr().out
+    assert f"the sketch's {stored} stored frames" in out
+    assert main(["fit", "gmm", str(sketch), "-k", "2", "--replicates", "1", "--no-adapt",
+                 "-o", str(tmp_path / "b.json")]) == 0
+    assert "decoded from the sketch alone" in capsys.readouterr().out
+    adapted, bare = read_model(tmp_path / "a.json"), read_model(tmp_path / "b.json")
+    assert bare.estimator.sample_relevance is None and adapted.estimator.sample_relevance == "cv"

@@ -168,8 +168,8 @@ def _fit(args: argparse.Namespace) -> int:
     target = sk.standardized() if standardize else sk
     Est = CompressiveKMeans if args.model == "kmeans" else CompressiveGMM
     # A progress bar of the decoder's steps, on a terminal only (not in logs).
-    est = Est(args.components, n_replicates=args.replicates, method=args.method,
-              random_state=args.seed, verbose=int(sys.stderr.isatty())).fit_sketch(target)
+    est = Est(args.components, n_replicates=args.replicates, method=args.method, random_state=args.seed,
+              sample_relevance=None if args.no_adapt else "cv", verbose=int(sys.stderr.isatty())).fit_sketch(target)
     op: Any = target.operator  # a StandardizedOperator (mean, std) when standardised
     mean = op.mean if standardize else np.zeros(sk.dim)
     std = op.std if standardize else np.ones(sk.dim)
@@ -179,12 +179,22 @@ def _fit(args: argparse.Namespace) -> int:
                metadata={"sketch": {"file": str(args.sketch), "fingerprint": sk.fingerprint, "count": sk.count}})
     print(f"{args.model} with {args.components} components from {sk.count} frames "
           f"(decoded in {est.decode_time_:.2f} s, relative residual {est.residual_:.4f})")
+    print(_adaptation_line(est.sample_relevance_, 0 if target.samples is None else len(target.samples)))
     print(f"{'component':>9}  {'weight':>7}  {'mean (first 4 features)':<40}")
     for i in np.argsort(-est.weights_):
         head = ", ".join(f"{v:8.3f}" for v in means[i][:4])
         print(f"{i:>9}  {est.weights_[i]:7.3f}  {head}")
     print(f"wrote {args.output}")
     return 0
+
+
+def _adaptation_line(relevance: float | None, rows: int) -> str:
+    """What the decoder did with the frames the sketch stores."""
+    if relevance is None:
+        return "decoded from the sketch alone (no adaptation to stored frames)"
+    if np.isinf(relevance):
+        return f"decoded model kept: adapting it to the sketch's {rows} stored frames did not help on held-out frames"
+    return f"adapted to the sketch's {rows} stored frames (relevance {relevance:g}, chosen by cross-validation)"
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -591,6 +601,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--method", choices=["auto", "clompr", "split", "batch"], default="auto",
                      help="decoder (auto: CL-OMPR up to 15 components, hierarchical splitting above)")
     fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--no-adapt", action="store_true",
+                     help="decode from the sketch alone (default: adapt the decoded mixture to the frames the "
+                     "sketch stores when cross-validation on them says it helps)")
     fit.set_defaults(func=_fit)
 
     predict = sub.add_parser(
