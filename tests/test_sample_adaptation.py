@@ -68,7 +68,7 @@ def test_map_update_matches_a_scalar_reference(relevance, shape):
     X = _draw(prior, 2 * n, rng)[::2]  # strided rows
     got = map_adapt(prior, X, relevance, NO_BOUNDS, n_iter=3)
     want = _map_reference(prior, X, relevance, 3)
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-11, atol=1e-13)
 
 
@@ -94,7 +94,7 @@ def test_infinite_relevance_keeps_the_prior_and_bounds_clip_variances():
     prior = _prior(rng, 3, 5)
     X = _draw(prior, 200, rng)
     kept = map_adapt(prior, X, np.inf, NO_BOUNDS)
-    for a, b in zip(kept, prior):
+    for a, b in zip(kept, prior, strict=True):
         np.testing.assert_array_equal(a, b)
     lower, upper = np.full(5, 0.5), np.full(5, 0.6)
     clipped = map_adapt(prior, X, 1.0, (lower, upper))
