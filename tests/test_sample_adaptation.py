@@ -141,9 +141,10 @@ def test_relevance_adapts_a_prior_with_wrong_variances(seed):
         lp = diagonal_log_prob(m, X_test)
         return np.mean(np.log(np.exp(lp).sum(axis=1)))
 
-    # Measured on seeds 0-2: the prior 1.6-4.0 nats/sample below the truth,
-    # the adapted mixture 0.3-0.5 below.
-    assert score(truth) - score(adapted) < 1.5
+    # Measured on seeds 0-2: the prior 4.46, 9.77 and 2.93 nats/sample below
+    # the truth, the adapted mixture 0.84, 1.07 and 0.76 below (0.67-0.84 on
+    # seeds 3-5).
+    assert score(truth) - score(adapted) < 2.0
     assert score(adapted) - score(prior) > 1.0
 
 
