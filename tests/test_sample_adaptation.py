@@ -12,6 +12,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
+import sketchcore
 from sketchcore import CompressiveGMM, CompressiveKMeans, SketchOperator
 from sketchcore.datasets import make_feature_frames, make_mixture
 from sketchcore.learning.sample_adaptation import Mixture, choose_relevance, diagonal_log_prob, map_adapt
@@ -177,6 +178,8 @@ def test_adaptation_only_from_a_uniform_sample():
     assert plain.sample_relevance_ is not None
     fixed = CompressiveGMM(3, n_replicates=1, random_state=0, sample_relevance=4.0).fit_sketch(op.sketch(X))
     assert fixed.sample_relevance_ == 4.0
+    private = sketchcore.privatize(op.sketch(X), 50.0, bounds=(X.min(axis=0), X.max(axis=0)), seed=0)  # no rows kept
+    assert CompressiveGMM(3, n_replicates=1, random_state=0).fit_sketch(private).sample_relevance_ is None
 
 
 def test_kmeans_density_is_adapted_too():
