@@ -281,6 +281,25 @@ def test_sketch_cupy_host_logic_on_emulated_device(emulated_cupy, kind, dtype, w
     assert empty.weight == 0 and not np.any(empty.cos_sums)
 
 
+def test_cupy_sketch_keeps_the_rows_the_cpu_backends_keep(emulated_cupy, monkeypatch):
+    """A sketch of device data carries the same stored rows as the Rust
+    backend's (same seeds; only the chosen rows leave the device), so the
+    decoders start from data and adapt to it as after CPU sketching."""
+    cp, _ = emulated_cupy
+    copied = []
+    get = type(cp.asarray(np.zeros(1))).get
+    monkeypatch.setattr(type(cp.asarray(np.zeros(1))), "get", lambda a: copied.append(a.shape) or get(a))
+    op = sketchcore.SketchOperator(6, 300, seed=3, sigma=2.0)
+    X = mixture(400, 6, seed=4, dtype=np.float32)
+    got = op.sketch(cp.asarray(X), backend="cupy")
+    want = op.sketch(X)
+    assert got.sample_capacity == want.sample_capacity == 50 and got.max_weight == 1.0
+    np.testing.assert_array_equal(got.samples, want.samples)
+    assert copied == [(50, 6)]  # the chosen rows, not the array
+    est = sketchcore.CompressiveGMM(3, n_replicates=1, random_state=0).fit_sketch(got)
+    assert est.sample_relevance_ is not None
+
+
 def test_sketch_cupy_reports_first_nan_row(emulated_cupy):
     from sketchcore.exceptions import NonFiniteError
 

@@ -75,6 +75,8 @@ def merge_row_samples(
     take_mine = min(take_mine, len(mine))
     take_other = min(total - take_mine, len(other))
     chosen = other[np.sort(rng.choice(len(other), take_other, replace=False))]
+    if callable(getattr(chosen, "get", None)):  # rows of a device (CuPy) array, copied to the host
+        chosen = chosen.get()
     return np.concatenate([mine[np.sort(rng.choice(len(mine), take_mine, replace=False))],
                            np.asarray(chosen, dtype=np.float64).reshape(-1, dim)])
 
@@ -472,6 +474,10 @@ def sketch_array(
         w = as_weights(weights, X.shape[0])
         sketch = registry.backend("cupy")(operator, X, w)
         sketch.max_weight = _max_weight(w, X.shape[0])
+        if keep_sample:  # the rows the CPU backends keep (same seeds), copied from the device
+            sketch.sample_capacity = default_sample_capacity(operator)
+            sketch.samples = merge_row_samples(np.empty((0, operator.dim)), 0, X, X.shape[0],
+                                               sketch.sample_capacity, operator.fingerprint)
         return _check_phases(sketch)
     if is_dask_array(X) or backend == "dask":
         if not is_dask_array(X):
