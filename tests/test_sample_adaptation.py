@@ -9,15 +9,30 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy.special import logsumexp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
 import sketchcore
 from sketchcore import CompressiveGMM, CompressiveKMeans, SketchOperator
 from sketchcore.datasets import make_feature_frames, make_mixture
-from sketchcore.learning.sample_adaptation import Mixture, choose_relevance, diagonal_log_prob, map_adapt
+from sketchcore.learning.sample_adaptation import (
+    Adaptation,
+    Mixture,
+    choose_adaptation,
+    choose_relevance,
+    diagonal_log_prob,
+    map_adapt,
+    scale_variances,
+)
 
 NO_BOUNDS = (np.full(1, 1e-300), np.full(1, np.inf))
+
+
+def adapt_rows(prior, X, chosen):
+    from sketchcore.learning.sample_adaptation import adapt
+
+    return adapt(prior, X, chosen, NO_BOUNDS)
 
 
 def _prior(rng, k, d):
@@ -147,6 +162,79 @@ def test_relevance_adapts_a_prior_with_wrong_variances(seed):
     # seeds 3-5).
     assert score(truth) - score(adapted) < 2.0
     assert score(adapted) - score(prior) > 1.0
+
+
+def _scale_reference(prior, X, n_iter):
+    """Scalar float64 loops: c_j = mean_i sum_k r_ik (x_ij - mu_kj)^2 / (v_kj), iterated."""
+    w, mu, v = (np.array(a, dtype=np.float64) for a in prior)
+    k, d = mu.shape
+    c = np.ones(d)
+    for _ in range(n_iter):
+        var = v * c
+        c_new = np.zeros(d)
+        for x in X:
+            logp = np.array([np.log(w[i]) - 0.5 * sum(np.log(2 * np.pi * var[i, j]) + (x[j] - mu[i, j]) ** 2 / var[i, j]
+                                                      for j in range(d)) for i in range(k)])
+            r = np.exp(logp - logp.max())
+            r /= r.sum()
+            for j in range(d):
+                c_new[j] += sum(r[i] * (x[j] - mu[i, j]) ** 2 / v[i, j] for i in range(k))
+        c = c_new / len(X)
+    return c
+
+
+@pytest.mark.parametrize("shape", [(41, 1, 1), (67, 3, 5), (90, 6, 2)])
+def test_variance_scales_match_a_scalar_reference(shape):
+    n, k, d = shape
+    rng = np.random.default_rng(10 + n)
+    prior = _prior(rng, k, d)
+    X = _draw(prior, 2 * n, rng)[1::2]
+    scaled, c = scale_variances(prior, X, NO_BOUNDS, n_iter=3)
+    np.testing.assert_allclose(c, _scale_reference(prior, X, 3), rtol=1e-11)
+    np.testing.assert_allclose(scaled.variances, prior.variances * c, rtol=1e-12)
+    np.testing.assert_array_equal(scaled.means, prior.means)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_variance_scales_recover_a_common_factor_per_feature(seed):
+    # Well-separated components whose variances are all off by one factor per
+    # feature, e^-1.5 to e^1.5: the scales undo it from 2000 rows.
+    rng = np.random.default_rng(seed)
+    truth = _prior(rng, 4, 8)
+    truth = Mixture(truth.weights, 8.0 * truth.means, truth.variances)
+    factor = np.exp(rng.uniform(-1.5, 1.5, size=8))
+    _, c = scale_variances(Mixture(truth.weights, truth.means, truth.variances / factor), _draw(truth, 2000, rng),
+                           NO_BOUNDS)
+    # Measured on seeds 0-2: within 3.2%, 6.9% and 4.3% of the factors.
+    np.testing.assert_allclose(c, factor, rtol=0.2)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_adaptation_keeps_a_prior_that_describes_the_rows(seed):
+    rng = np.random.default_rng(seed)
+    prior = _prior(rng, 5, 12)
+    chosen, _ = choose_adaptation(prior, _draw(prior, 150, rng), NO_BOUNDS, rng)
+    assert chosen == Adaptation(False, np.inf)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_adaptation_scales_variances_off_by_a_factor_per_feature(seed):
+    rng = np.random.default_rng(seed)
+    truth = _prior(rng, 5, 40)
+    factor = np.exp(rng.uniform(-1.5, 1.5, size=40))
+    prior = Mixture(truth.weights, truth.means, truth.variances / factor)
+    X, X_test = _draw(truth, 100, rng), _draw(truth, 5000, rng)
+    chosen, _ = choose_adaptation(prior, X, NO_BOUNDS, rng)
+    assert chosen.scale
+    adapted, _ = adapt_rows(prior, X, chosen)
+
+    def score(m):
+        return float(np.mean(logsumexp(diagonal_log_prob(m, X_test), axis=1)))
+
+    # Measured on seeds 0-2: the prior 5.5, 7.2 and 8.2 nats/sample below the
+    # truth, the adapted mixture (scales only) 0.32, 0.21 and 0.18 below.
+    assert score(truth) - score(prior) > 4.0
+    assert score(truth) - score(adapted) < 1.0
 
 
 def _frames(seed, n=8000, d=30, k=6):

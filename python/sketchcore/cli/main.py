@@ -179,7 +179,7 @@ def _fit(args: argparse.Namespace) -> int:
                metadata={"sketch": {"file": str(args.sketch), "fingerprint": sk.fingerprint, "count": sk.count}})
     print(f"{args.model} with {args.components} components from {sk.count} frames "
           f"(decoded in {est.decode_time_:.2f} s, relative residual {est.residual_:.4f})")
-    print(_adaptation_line(est.sample_relevance_, 0 if target.samples is None else len(target.samples)))
+    print(_adaptation_line(est, 0 if target.samples is None else len(target.samples)))
     print(f"{'component':>9}  {'weight':>7}  {'mean (first 4 features)':<40}")
     for i in np.argsort(-est.weights_):
         head = ", ".join(f"{v:8.3f}" for v in means[i][:4])
@@ -188,13 +188,16 @@ def _fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _adaptation_line(relevance: float | None, rows: int) -> str:
+def _adaptation_line(est: Any, rows: int) -> str:
     """What the decoder did with the frames the sketch stores."""
+    relevance, scale = est.sample_relevance_, est.feature_variance_scale_
     if relevance is None:
         return "decoded from the sketch alone (no adaptation to stored frames)"
-    if np.isinf(relevance):
+    if np.isinf(relevance) and scale is None:
         return f"decoded model kept: adapting it to the sketch's {rows} stored frames did not help on held-out frames"
-    return f"adapted to the sketch's {rows} stored frames (relevance {relevance:g}, chosen by cross-validation)"
+    steps = ([] if scale is None else ["per-feature variance scales"]) + \
+        ([] if np.isinf(relevance) else [f"MAP with relevance {relevance:g}"])
+    return f"adapted to the sketch's {rows} stored frames ({' then '.join(steps)}, chosen by cross-validation)"
 
 
 def _predict(args: argparse.Namespace) -> int:

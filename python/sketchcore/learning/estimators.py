@@ -29,7 +29,7 @@ from sketchcore.learning.batch import batch_clompr
 from sketchcore.learning.clompr import clompr
 from sketchcore.learning.cluster_scale import estimate_cluster_scale
 from sketchcore.learning.mixture_kmeans import kmeans_of_mixture
-from sketchcore.learning.sample_adaptation import Mixture, choose_relevance, map_adapt
+from sketchcore.learning.sample_adaptation import Adaptation, Mixture, adapt, choose_adaptation
 from sketchcore.learning.splitting import split_decode
 from sketchcore.learning.steps import DecodeResult
 
@@ -260,15 +260,17 @@ class _CompressiveMixture(BaseEstimator):
 
     def _adapt_to_sample(self, result: DecodeResult, sketch: Sketch, var_bounds: tuple[np.ndarray, np.ndarray],
                          rng: np.random.RandomState) -> DecodeResult:
-        """The decoded mixture adapted (MAP) to the rows the sketch carries
+        """The decoded mixture adapted to the rows the sketch carries
         (:mod:`~sketchcore.learning.sample_adaptation`); sets
-        ``sample_relevance_`` (inf: the decoded mixture is kept; None: no
-        adaptation was possible or asked for).
+        ``sample_relevance_`` (inf: no MAP step; None: no adaptation was
+        possible or asked for) and ``feature_variance_scale_`` (the
+        per-feature variance scales applied, or None).
 
         Only an unweighted, undecayed sketch's sample is a uniform sample of
         what the sketch describes; other sketches keep the decoded mixture.
         """
         self.sample_relevance_ = None
+        self.feature_variance_scale_ = None
         rows = sketch.samples
         uniform = (sketch.decay == 1.0 and sketch.max_weight is not None
                    and abs(sketch.max_weight * sketch.count - sketch.weight) <= 1e-9 * sketch.weight)
@@ -276,11 +278,13 @@ class _CompressiveMixture(BaseEstimator):
             return result
         assert result.variances is not None
         prior = Mixture(result.weights, result.means, result.variances)
-        relevance = self.sample_relevance
-        if relevance == "cv":
-            relevance, _ = choose_relevance(prior, rows, var_bounds, np.random.default_rng(rng.randint(0, 2**31 - 1)))
-        self.sample_relevance_ = float(relevance)
-        adapted = map_adapt(prior, rows, float(relevance), var_bounds)
+        if self.sample_relevance == "cv":
+            chosen, _ = choose_adaptation(prior, rows, var_bounds, np.random.default_rng(rng.randint(0, 2**31 - 1)))
+        else:
+            chosen = Adaptation(False, float(self.sample_relevance))
+        adapted, scale = adapt(prior, rows, chosen, var_bounds)
+        self.sample_relevance_ = float(chosen.relevance)
+        self.feature_variance_scale_ = scale if chosen.scale else None
         return DecodeResult(adapted.means, adapted.variances, adapted.weights, result.residual,
                             result.n_atoms_iterations)
 

@@ -8,7 +8,11 @@ K = 10) the decoded variances are off by factors of e^-4 to e^+3 in a tenth
 of the features, and replacing them by those of the data, given the decoded
 components, recovers most of the gap to EM's likelihood.
 
-The mixture decoded from the sketch is therefore used as the prior of a
+Two corrections are made, each only where cross-validation on the sample
+asks for it. First, per-feature variance scales shared by all components
+(:func:`scale_variances`: d numbers, which ~100 rows determine even at
+d = 192, where the decoded variances are off by a common factor in many
+features). Then the mixture is used as the prior of a
 maximum a posteriori (MAP) estimate on the sample, as speaker recognition
 adapts a universal background model to a speaker's few frames (Reynolds,
 Quatieri and Dunn, 2000): a component that the sample gives ``n_k``
@@ -31,7 +35,8 @@ from scipy.special import logsumexp
 
 from sketchcore.exceptions import InvalidParameterError
 
-__all__ = ["MIN_GAIN", "RELEVANCES", "Mixture", "choose_relevance", "diagonal_log_prob", "map_adapt"]
+__all__ = ["MIN_GAIN", "RELEVANCES", "Adaptation", "Mixture", "adapt", "choose_adaptation", "choose_relevance",
+           "diagonal_log_prob", "map_adapt", "scale_variances"]
 
 #: Relevances tried by cross-validation, the sketch's own model (inf) first.
 RELEVANCES: tuple[float, ...] = (np.inf, 64.0, 16.0, 4.0, 1.0)
@@ -61,6 +66,39 @@ def diagonal_log_prob(mixture: Mixture, X: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore"):
         log_w = np.log(w)
     return log_w - 0.5 * (X.shape[1] * np.log(2.0 * np.pi) + np.sum(np.log(var), axis=1) + sq)
+
+
+def scale_variances(
+    prior: Mixture,
+    X: np.ndarray,
+    var_bounds: tuple[np.ndarray, np.ndarray],
+    n_iter: int = 10,
+) -> tuple[Mixture, np.ndarray]:
+    """Per-feature variance scales c (shared by all components) that maximise
+    the likelihood of rows ``X`` under the mixture with variances ``c_j v_kj``
+    (weights and means kept): ``n_iter`` EM iterations of
+
+        c_j = (1/n) sum_i sum_k r_ik (x_ij - mu_kj)^2 / v_kj
+
+    from c = 1, the variances clipped to ``var_bounds``. Returns the scaled
+    mixture and c.
+    """
+    w, mu, v = (np.asarray(a, dtype=np.float64) for a in prior)
+    lower, upper = var_bounds
+    X = np.asarray(X, dtype=np.float64)
+    scale = np.ones(mu.shape[1])
+    current = Mixture(w, mu, v)
+    if len(X) == 0:
+        return current, scale
+    for _ in range(int(n_iter)):
+        lp = diagonal_log_prob(current, X)
+        resp = np.exp(lp - logsumexp(lp, axis=1, keepdims=True))
+        # sum_k r_ik (x_ij - mu_kj)^2 / v_kj, expanded to avoid an (n, K, d) array.
+        prec = 1.0 / v
+        z2 = (resp.T @ (X * X) * prec - 2.0 * (resp.T @ X) * mu * prec + resp.sum(axis=0)[:, None] * mu * mu * prec)
+        scale = np.maximum(z2.sum(axis=0) / len(X), 1e-300)
+        current = Mixture(w, mu, np.clip(v * scale, lower, upper))
+    return current, scale
 
 
 def map_adapt(
@@ -149,16 +187,77 @@ def choose_relevance(
         for i, relevance in enumerate(candidates):
             fitted = map_adapt(prior, X[train], relevance, var_bounds)
             held_out[i, fold] = logsumexp(diagonal_log_prob(fitted, X[fold]), axis=1)
+    return float(candidates[_one_standard_error(held_out, min_gain)]), held_out.mean(axis=1)
+
+
+class Adaptation(NamedTuple):
+    """What :func:`adapt` does: scale the variances per feature, then MAP
+    with ``relevance`` (inf: no MAP step)."""
+
+    scale: bool
+    relevance: float
+
+
+#: Adaptations tried by :func:`choose_adaptation`, in decreasing trust in
+#: the decoded mixture (the first keeps it).
+ADAPTATIONS: tuple[Adaptation, ...] = tuple(
+    Adaptation(scale, relevance) for relevance in RELEVANCES for scale in (False, True))
+
+
+def adapt(prior: Mixture, X: np.ndarray, adaptation: Adaptation,
+          var_bounds: tuple[np.ndarray, np.ndarray]) -> tuple[Mixture, np.ndarray]:
+    """The mixture after ``adaptation`` on rows ``X``, and the per-feature
+    variance scales applied (ones when none)."""
+    scale = np.ones(np.shape(prior.means)[1])
+    if adaptation.scale:
+        prior, scale = scale_variances(prior, X, var_bounds)
+    return map_adapt(prior, X, adaptation.relevance, var_bounds), scale
+
+
+def choose_adaptation(
+    prior: Mixture,
+    X: np.ndarray,
+    var_bounds: tuple[np.ndarray, np.ndarray],
+    rng: np.random.Generator,
+    candidates: tuple[Adaptation, ...] = ADAPTATIONS,
+    n_folds: int = 5,
+    min_gain: float = MIN_GAIN,
+) -> tuple[Adaptation, np.ndarray]:
+    """The adaptation for :func:`adapt`, by ``n_folds``-fold cross-validation
+    on ``X``, with the rule of :func:`choose_relevance`: the decoded mixture
+    (the first candidate) is kept unless the best candidate beats it by
+    ``min_gain`` nats per held-out row and one standard error; otherwise the
+    first candidate within one standard error of the best is taken."""
+    if not (candidates and candidates[0] == Adaptation(False, np.inf)):
+        raise InvalidParameterError("the first candidate must keep the prior: Adaptation(False, inf)")
+    n = len(X)
+    if n < 2 * n_folds:
+        return candidates[0], np.full(len(candidates), np.nan)
+    X = np.asarray(X, dtype=np.float64)
+    folds = np.array_split(rng.permutation(n), n_folds)
+    held_out = np.empty((len(candidates), n))
+    for fold in folds:
+        train = np.ones(n, dtype=bool)
+        train[fold] = False
+        for i, candidate in enumerate(candidates):
+            fitted, _ = adapt(prior, X[train], candidate, var_bounds)
+            held_out[i, fold] = logsumexp(diagonal_log_prob(fitted, X[fold]), axis=1)
+    return candidates[_one_standard_error(held_out, min_gain)], held_out.mean(axis=1)
+
+
+def _one_standard_error(held_out: np.ndarray, min_gain: float) -> int:
+    """Index of the candidate kept (see :func:`choose_relevance`) from the
+    held-out log-likelihoods, shape (candidates, rows), candidate 0 the prior."""
+    n = held_out.shape[1]
     scores = held_out.mean(axis=1)
 
     def standard_error(i: int, j: int) -> float:
         return float(np.std(held_out[i] - held_out[j])) / np.sqrt(n)
 
     best = int(np.argmax(scores))
-    gain = scores[best] - scores[0]
-    if best == 0 or not gain >= max(min_gain, standard_error(best, 0)):
-        return float(np.inf), scores
-    for i in range(1, len(candidates)):
+    if best == 0 or not scores[best] - scores[0] >= max(min_gain, standard_error(best, 0)):
+        return 0
+    for i in range(1, len(scores)):
         if scores[i] >= scores[best] - standard_error(best, i):
-            return float(candidates[i]), scores
-    return float(candidates[best]), scores  # pragma: no cover (i == best always qualifies)
+            return i
+    return best  # pragma: no cover (i == best always qualifies)
