@@ -464,14 +464,16 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
     sample_relevance : float, "cv" or None, default="cv"
         Adaptation of the decoded density model to the uniform sample of
         rows the sketch carries (``Sketch.samples``; m // d rows by default,
-        1000 frames in the audio pipeline): a maximum a posteriori estimate
-        with the decoded mixture as prior, in which a component given n_k
-        rows of the sample moves n_k / (n_k + relevance) of the way to their
+        1000 frames in the audio pipeline): per-feature variance scales
+        shared by all components, then a maximum a posteriori estimate with
+        the decoded mixture as prior, in which a component given n_k rows of
+        the sample moves n_k / (n_k + relevance) of the way to their
         statistics (:mod:`~sketchcore.learning.sample_adaptation`). "cv"
-        chooses the relevance by 5-fold cross-validation on the sample and
-        keeps the decoded mixture unless adapting gains at least 0.1 nats
-        per held-out row; None never adapts (the model is the sketch's
-        alone). No adaptation is made when the sketch carries no sample
+        chooses whether to scale and the relevance by 5-fold
+        cross-validation on the sample and keeps the decoded mixture unless
+        adapting gains at least 0.1 nats per held-out row; a number is a
+        fixed relevance (MAP only); None never adapts (the model is the
+        sketch's alone). No adaptation is made when the sketch carries no sample
         (``privatize``, ``sample_capacity=0``) or when its rows were
         weighted or decayed (its sample is then not a sample of what it
         describes). On real MFCC frames (d = 60, K = 10) the decoded
@@ -495,8 +497,10 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
     residual_ : float
         ||z - A alpha|| / ||z|| of the kept replicate (before adaptation).
     sample_relevance_ : float or None
-        Relevance the density model was adapted with (inf: the decoded
-        mixture was kept; None: no adaptation).
+        Relevance of the MAP step the density model was adapted with (inf:
+        none; None: no adaptation).
+    feature_variance_scale_ : ndarray (n_features,) or None
+        Per-feature variance scales applied to the decoded mixture, or None.
     n_features_in_ : int
     sketch_time_, decode_time_ : float
         Seconds spent sketching and decoding.
@@ -668,8 +672,10 @@ class CompressiveGMM(DensityMixin, _CompressiveMixture):
         Diagonal variances.
     weights_ : ndarray (n_components,)
     precisions_cholesky_ : ndarray (n_components, n_features)
-    sketch_, operator_, residual_, sample_relevance_, n_features_in_, sketch_time_, decode_time_
+    sketch_, operator_, residual_, n_features_in_, sketch_time_, decode_time_
         As in :class:`CompressiveKMeans`.
+    sample_relevance_, feature_variance_scale_
+        The adaptation to the sketch's stored rows, as in :class:`CompressiveKMeans`.
     """
 
     _parameter_constraints = {
