@@ -274,6 +274,7 @@ def test_kmeans_density_is_adapted_too():
     X, _ = _frames(11)
     est = CompressiveKMeans(6, n_replicates=1, random_state=0).fit(X)
     assert est.sample_relevance_ is not None
+    assert est.feature_variance_scale_ is None  # k-means: the MAP step only
 
 
 @pytest.mark.parametrize("bad", [-1.0, "auto", np.nan])

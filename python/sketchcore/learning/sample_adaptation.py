@@ -35,8 +35,20 @@ from scipy.special import logsumexp
 
 from sketchcore.exceptions import InvalidParameterError
 
-__all__ = ["MIN_GAIN", "RELEVANCES", "Adaptation", "Mixture", "adapt", "choose_adaptation", "choose_relevance",
-           "diagonal_log_prob", "map_adapt", "scale_variances"]
+__all__ = [
+    "ADAPTATIONS",
+    "MAP_ADAPTATIONS",
+    "MIN_GAIN",
+    "RELEVANCES",
+    "Adaptation",
+    "Mixture",
+    "adapt",
+    "choose_adaptation",
+    "choose_relevance",
+    "diagonal_log_prob",
+    "map_adapt",
+    "scale_variances",
+]
 
 #: Relevances tried by cross-validation, the sketch's own model (inf) first.
 RELEVANCES: tuple[float, ...] = (np.inf, 64.0, 16.0, 4.0, 1.0)
@@ -202,6 +214,9 @@ class Adaptation(NamedTuple):
 #: the decoded mixture (the first keeps it).
 ADAPTATIONS: tuple[Adaptation, ...] = tuple(
     Adaptation(scale, relevance) for relevance in RELEVANCES for scale in (False, True))
+
+#: The MAP step alone (no variance scales), in the same order.
+MAP_ADAPTATIONS: tuple[Adaptation, ...] = tuple(a for a in ADAPTATIONS if not a.scale)
 
 
 def adapt(prior: Mixture, X: np.ndarray, adaptation: Adaptation,
