@@ -57,7 +57,8 @@ Measurements (K = 10 unless ``--k``; library defaults unless
   the anchor: EM on a uniform sample of 2m/d + n training frames (the memory
   of the sketch's 2m floats and of the n rows it stores, which the decoder
   adapts its mixture to; m = the sketch size CompressiveGMM used). "r" is
-  the relevance the adaptation chose (inf: the decoded mixture was kept;
+  the relevance of the MAP step the adaptation chose, after "scaled," when
+  it also scaled the variances per feature (inf: no MAP step;
   ``--gmm-kwargs '{"sample_relevance": null}'`` decodes from the sketch alone).
   The smallest fitted variance of each model is reported as "min var".
 - identification: per class, 80% of its files train one diagonal GMM
@@ -616,6 +617,7 @@ def run_gmm(X, Xte, d, k, args, seed):
         "n_anchor": n_anchor,
         "delta_anchor": ll_c - ll_anchor,
         "relevance": cg.sample_relevance_ if _ok(t_c) else None,
+        "variance_scaled": bool(_ok(t_c) and cg.feature_variance_scale_ is not None),
         "minvar_sketch": float(np.min(cg.covariances_)) if _ok(t_c) else nan,
         "minvar_em": float(np.min(em.covariances_)) if _ok(t_e) else nan,
         "sketch_s": float(cg.sketch_time_) if _ok(t_c) else nan,
@@ -764,7 +766,8 @@ def report(res: dict) -> str:
             ["set", "d", "N", "m", "LL sketch", "LL EM", "sketch - EM", "LL anchor (n)", "sketch - anchor", "r",
              "min var sketch / EM", "sketch s", "decode s", "fit s", "EM s"],
             [[r["set"], r["d"], r["n"], r["m"], r["ll_sketch"], r["ll_em"], r["delta"],
-              f"{r['ll_anchor']:.2f} ({r['n_anchor']})", r["delta_anchor"], str(r.get("relevance")),
+              f"{r['ll_anchor']:.2f} ({r['n_anchor']})", r["delta_anchor"],
+              ("scaled, " if r.get("variance_scaled") else "") + str(r.get("relevance")),
               f"{r['minvar_sketch']:.2g} / {r['minvar_em']:.2g}", r["sketch_s"], r["decode_s"], r["fit_s"],
               r["em_s"]] for r in res["gmm"]]))
     if res["ident"]:

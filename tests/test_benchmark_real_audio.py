@@ -84,5 +84,5 @@ def test_synthetic_table(bench, tmp_path, capsys):
     assert math.isfinite(gm["ll_em"]) and math.isfinite(gm["ll_anchor"])
     # The anchor holds the memory of the sketch (2m floats) and of its stored rows (m // d by default).
     assert gm["n_anchor"] == round(2 * gm["m"] / 20) + gm["m"] // 20
-    assert gm["relevance"] is not None
+    assert gm["relevance"] is not None and isinstance(gm["variance_scaled"], bool)
     assert idn["segments"] >= 4 and idn["acc_em"] > 0.5
