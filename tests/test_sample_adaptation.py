@@ -282,3 +282,18 @@ def test_bad_relevance_is_rejected(bad):
     # scikit-learn's declared-constraint error (a ValueError), as for every parameter.
     with pytest.raises(ValueError, match="sample_relevance"):
         CompressiveGMM(2, sample_relevance=bad).fit(np.random.default_rng(0).normal(size=(100, 3)))
+
+
+def test_adaptation_work_is_bounded_whatever_the_sample_capacity(monkeypatch):
+    from sketchcore.learning import estimators
+
+    seen = []
+    choose = estimators.choose_adaptation
+    monkeypatch.setattr(estimators, "choose_adaptation", lambda prior, rows, *a, **k: seen.append(len(rows))
+                        or choose(prior, rows, *a, **k))
+    X, _ = make_mixture(12_000, 3, 2, random_state=0)
+    op = SketchOperator(3, 60, sigma=1.0, seed=0)
+    big = sketchcore.Sketch.empty(op, sample_capacity=10_000).update(X)
+    assert len(big.samples) == 10_000
+    CompressiveGMM(2, n_replicates=1, random_state=0).fit_sketch(big)
+    assert seen == [estimators.MAX_ADAPTATION_ROWS]

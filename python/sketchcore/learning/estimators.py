@@ -49,6 +49,10 @@ def _closing(bar: Any) -> contextlib.AbstractContextManager:
     """Closes a progress bar (None: nothing) when the block ends, even on error."""
     return contextlib.closing(bar) if bar is not None else contextlib.nullcontext()
 
+
+#: Stored rows a decoded mixture is adapted to, at most (a uniform subset
+#: beyond; the cross-validation costs about 1 s at K = 64, d = 60 on 1000 rows).
+MAX_ADAPTATION_ROWS = 4096
 #: Rows of the data kept (when fitting from data) as starting points of new atoms.
 _START_POOL = 1000
 #: With method="auto", CL-OMPR up to this many components, hierarchical splitting above
@@ -287,9 +291,12 @@ class _CompressiveMixture(BaseEstimator):
             return result
         assert result.variances is not None
         prior = Mixture(result.weights, result.means, result.variances)
+        gen = np.random.default_rng(rng.randint(0, 2**31 - 1))
+        if len(rows) > MAX_ADAPTATION_ROWS:
+            # Bounded work (50 MAP fits in the cross-validation) whatever the sample capacity.
+            rows = rows[np.sort(gen.choice(len(rows), MAX_ADAPTATION_ROWS, replace=False))]
         if self.sample_relevance == "cv":
-            chosen, _ = choose_adaptation(prior, rows, var_bounds, np.random.default_rng(rng.randint(0, 2**31 - 1)),
-                                          candidates=self._adaptations)
+            chosen, _ = choose_adaptation(prior, rows, var_bounds, gen, candidates=self._adaptations)
         else:
             chosen = Adaptation(False, float(self.sample_relevance))
         adapted, scale = adapt(prior, rows, chosen, var_bounds)
@@ -474,7 +481,8 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
     sample_relevance : float, "cv" or None, default="cv"
         Adaptation of the decoded density model to the uniform sample of
         rows the sketch carries (``Sketch.samples``; m // d rows by default,
-        1000 frames in the audio pipeline): per-feature variance scales
+        1000 frames in the audio pipeline; at most 4096 of them, a uniform
+        subset, are used): per-feature variance scales
         shared by all components (CompressiveGMM only: for k-means they made
         the SSE worse), then a maximum a posteriori estimate with
         the decoded mixture as prior, in which a component given n_k rows of
