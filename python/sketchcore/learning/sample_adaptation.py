@@ -187,19 +187,9 @@ def choose_relevance(
     """
     if not (candidates and np.isinf(candidates[0])):
         raise InvalidParameterError("the first candidate relevance must be inf (the prior itself)")
-    n = len(X)
-    if n < 2 * n_folds:
-        return float(np.inf), np.full(len(candidates), np.nan)
-    X = np.asarray(X, dtype=np.float64)
-    folds = np.array_split(rng.permutation(n), n_folds)
-    held_out = np.empty((len(candidates), n))
-    for fold in folds:
-        train = np.ones(n, dtype=bool)
-        train[fold] = False
-        for i, relevance in enumerate(candidates):
-            fitted = map_adapt(prior, X[train], relevance, var_bounds)
-            held_out[i, fold] = logsumexp(diagonal_log_prob(fitted, X[fold]), axis=1)
-    return float(candidates[_one_standard_error(held_out, min_gain)]), held_out.mean(axis=1)
+    chosen, scores = choose_adaptation(prior, X, var_bounds, rng, tuple(Adaptation(False, r) for r in candidates),
+                                       n_folds, min_gain)
+    return float(chosen.relevance), scores
 
 
 class Adaptation(NamedTuple):
@@ -254,8 +244,12 @@ def choose_adaptation(
     for fold in folds:
         train = np.ones(n, dtype=bool)
         train[fold] = False
+        # The scaled prior of this fold, computed once for all relevances.
+        starts = {False: prior}
+        if any(c.scale for c in candidates):
+            starts[True] = scale_variances(prior, X[train], var_bounds)[0]
         for i, candidate in enumerate(candidates):
-            fitted, _ = adapt(prior, X[train], candidate, var_bounds)
+            fitted = map_adapt(starts[candidate.scale], X[train], candidate.relevance, var_bounds)
             held_out[i, fold] = logsumexp(diagonal_log_prob(fitted, X[fold]), axis=1)
     return candidates[_one_standard_error(held_out, min_gain)], held_out.mean(axis=1)
 
