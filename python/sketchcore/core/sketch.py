@@ -474,10 +474,8 @@ def sketch_array(
         w = as_weights(weights, X.shape[0])
         sketch = registry.backend("cupy")(operator, X, w)
         sketch.max_weight = _max_weight(w, X.shape[0])
-        if keep_sample:  # the rows the CPU backends keep (same seeds), copied from the device
-            sketch.sample_capacity = default_sample_capacity(operator)
-            sketch.samples = merge_row_samples(np.empty((0, operator.dim)), 0, X, X.shape[0],
-                                               sketch.sample_capacity, operator.fingerprint)
+        if keep_sample:  # only the chosen rows leave the device
+            _keep_sample(sketch, X)
         return _check_phases(sketch)
     if is_dask_array(X) or backend == "dask":
         if not is_dask_array(X):
@@ -498,13 +496,18 @@ def sketch_array(
             sketch._add_sums(part)
     sketch.max_weight = _max_weight(w, X.shape[0])
     _check_phases(sketch)
-    if not keep_sample:
-        return sketch
-    # The rows Sketch.empty(operator).update(X) would keep (same seeds).
-    sketch.sample_capacity = default_sample_capacity(operator)
-    sketch.samples = merge_row_samples(np.empty((0, operator.dim)), 0, X, X.shape[0], sketch.sample_capacity,
-                                       operator.fingerprint)
+    if keep_sample:
+        _keep_sample(sketch, X)
     return sketch
+
+
+def _keep_sample(sketch: Sketch, X: Any) -> None:
+    """Gives ``sketch`` (of all of X) the rows Sketch.empty(operator).update(X)
+    would keep: the same seeds on every backend."""
+    op = sketch.operator
+    sketch.sample_capacity = default_sample_capacity(op)
+    sketch.samples = merge_row_samples(np.empty((0, op.dim)), 0, X, X.shape[0], sketch.sample_capacity,
+                                       op.fingerprint)
 
 
 #: Arrays that need a dtype conversion are converted this many bytes (of the
