@@ -50,7 +50,9 @@ Measurements (K = 10 unless ``--k``; library defaults unless
 ``--order file``):
 
 - k-means: SSE of CompressiveKMeans(K) over that of KMeans(K, n_init=3) on
-  the training frames (90%); adjusted Rand index of both against the labels.
+  the training frames (90%); adjusted Rand index of both against the labels;
+  "Lloyd on rows": whether cross-validation refined the decoded centroids
+  by Lloyd's algorithm on the sketch's stored rows.
 - GMM: mean log-likelihood per frame on a random 10% of frames held out,
   CompressiveGMM(K) against GaussianMixture(K, covariance_type="diag")
   (EM, reg_covar=1e-6, i.e. 1e-6 of each feature's global variance), and
@@ -58,8 +60,9 @@ Measurements (K = 10 unless ``--k``; library defaults unless
   of the sketch's 2m floats and of the n rows it stores, which the decoder
   adapts its mixture to; m = the sketch size CompressiveGMM used). "r" is
   the relevance of the MAP step the adaptation chose, after "scaled," when
-  it also scaled the variances per feature (inf: no MAP step;
-  ``--gmm-kwargs '{"sample_relevance": null}'`` decodes from the sketch alone).
+  it also scaled the variances per feature (inf: no MAP step), or "refit"
+  when cross-validation chose the mixture fitted to the stored rows alone
+  (``--gmm-kwargs '{"sample_relevance": null}'`` decodes from the sketch alone).
   The smallest fitted variance of each model is reported as "min var".
 - identification: per class, 80% of its files train one diagonal GMM
   (K = 16, ``--ident-k``); the remaining files' frames (concatenated in file
@@ -575,12 +578,12 @@ def run_kmeans(X, y, d, k, args, seed):
     s_k = sse(X, km.cluster_centers_) if _ok(t_k) else nan
     row = {"m": nan, "sse_ratio": nan, "ari_sketch": nan,
            "ari_kmeans": adjusted_rand_score(y, km.labels_) if _ok(t_k) else nan,
-           "sketch_s": nan, "decode_s": nan, "fit_s": t_c, "kmeans_s": t_k}
+           "sketch_s": nan, "decode_s": nan, "fit_s": t_c, "kmeans_s": t_k, "lloyd_on_rows": None}
     if _ok(t_c):
         lab_c = ckm.labels_ if hasattr(ckm, "labels_") else ckm.predict(X)
         row.update(m=int(ckm.operator_.sketch_size), sse_ratio=sse(X, ckm.cluster_centers_) / s_k,
                    ari_sketch=adjusted_rand_score(y, lab_c), sketch_s=float(ckm.sketch_time_),
-                   decode_s=float(ckm.decode_time_))
+                   decode_s=float(ckm.decode_time_), lloyd_on_rows=bool(ckm.refined_on_sample_))
     return row
 
 
@@ -618,6 +621,7 @@ def run_gmm(X, Xte, d, k, args, seed):
         "delta_anchor": ll_c - ll_anchor,
         "relevance": cg.sample_relevance_ if _ok(t_c) else None,
         "variance_scaled": bool(_ok(t_c) and cg.feature_variance_scale_ is not None),
+        "refit": bool(_ok(t_c) and cg.adaptation_ is not None and cg.adaptation_.refit),
         "minvar_sketch": float(np.min(cg.covariances_)) if _ok(t_c) else nan,
         "minvar_em": float(np.min(em.covariances_)) if _ok(t_e) else nan,
         "sketch_s": float(cg.sketch_time_) if _ok(t_c) else nan,
@@ -756,9 +760,10 @@ def report(res: dict) -> str:
     if res["kmeans"]:
         out.append(f"\n## k-means (K = {res['meta']['k']}, training frames = 90%)\n")
         out.append(md_table(
-            ["set", "d", "N", "m", "SSE ratio", "ARI sketch", "ARI KMeans", "sketch s", "decode s", "fit s",
-             "KMeans s"],
-            [[r["set"], r["d"], r["n"], r["m"], r["sse_ratio"], r["ari_sketch"], r["ari_kmeans"], r["sketch_s"],
+            ["set", "d", "N", "m", "SSE ratio", "ARI sketch", "ARI KMeans", "Lloyd on rows", "sketch s", "decode s",
+             "fit s", "KMeans s"],
+            [[r["set"], r["d"], r["n"], r["m"], r["sse_ratio"], r["ari_sketch"], r["ari_kmeans"],
+              {True: "yes", False: "no"}.get(r.get("lloyd_on_rows"), "-"), r["sketch_s"],
               r["decode_s"], r["fit_s"], r["kmeans_s"]] for r in res["kmeans"]]))
     if res["gmm"]:
         out.append(f"\n## diagonal GMM (K = {res['meta']['k']}; mean held-out log-likelihood per frame, nats)\n")
@@ -767,7 +772,7 @@ def report(res: dict) -> str:
              "min var sketch / EM", "sketch s", "decode s", "fit s", "EM s"],
             [[r["set"], r["d"], r["n"], r["m"], r["ll_sketch"], r["ll_em"], r["delta"],
               f"{r['ll_anchor']:.2f} ({r['n_anchor']})", r["delta_anchor"],
-              ("scaled, " if r.get("variance_scaled") else "") + str(r.get("relevance")),
+              "refit" if r.get("refit") else ("scaled, " if r.get("variance_scaled") else "") + str(r.get("relevance")),
               f"{r['minvar_sketch']:.2g} / {r['minvar_em']:.2g}", r["sketch_s"], r["decode_s"], r["fit_s"],
               r["em_s"]] for r in res["gmm"]]))
     if res["ident"]:

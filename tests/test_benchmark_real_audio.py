@@ -82,7 +82,7 @@ def test_synthetic_table(bench, tmp_path, capsys):
     assert km["m"] == gm["m"] == 5 * 41 * 4  # library default sizes, 5 (2d + 1) K
     assert km["sse_ratio"] >= 0.9 and math.isfinite(km["ari_kmeans"])
     assert math.isfinite(gm["ll_em"]) and math.isfinite(gm["ll_anchor"])
-    # The anchor holds the memory of the sketch (2m floats) and of its stored rows (m // d by default).
-    assert gm["n_anchor"] == round(2 * gm["m"] / 20) + gm["m"] // 20
+    # The anchor holds the memory of the sketch (2m floats) and of its stored rows (10 m // d by default).
+    assert gm["n_anchor"] == round(2 * gm["m"] / 20) + min(10 * gm["m"] // 20, gm["n"])
     assert gm["relevance"] is not None and isinstance(gm["variance_scaled"], bool)
     assert idn["segments"] >= 4 and idn["acc_em"] > 0.5

@@ -106,9 +106,9 @@ def test_sketches_keep_a_small_uniform_sample_of_rows_by_default():
     rng = np.random.default_rng(3)
     X = rng.normal(size=(5000, 12)).astype(np.float32)[:, ::1]
     op = sketchcore.SketchOperator(12, 600, sigma=2.0, seed=1)
-    assert default_sample_capacity(op) == 50  # m // d
+    assert default_sample_capacity(op) == 500  # 10 m // d
     sk = op.sketch(X)
-    assert sk.sample_capacity == 50 and sk.samples.shape == (50, 12) and sk.samples.dtype == np.float64
+    assert sk.sample_capacity == 500 and sk.samples.shape == (500, 12) and sk.samples.dtype == np.float64
     idx = _rows_of(sk.samples, X)
     assert idx == sorted(idx)
     # The same rows as a stream from an empty sketch: one rule, whatever the path.
@@ -118,12 +118,13 @@ def test_sketches_keep_a_small_uniform_sample_of_rows_by_default():
     a, b = Sketch.empty(op).update(X[:1000]), Sketch.empty(op).update(X[1000:])
     merged = a + b
     again = Sketch.empty(op).update(X[:1000]) + Sketch.empty(op).update(X[1000:])
-    assert len(merged.samples) == 50 and np.array_equal(merged.samples, again.samples)
+    assert len(merged.samples) == 500 and np.array_equal(merged.samples, again.samples)
     first = np.array(_rows_of(merged.samples, X)) < 1000
-    assert 2 <= first.sum() <= 25  # about a fifth from the first 1000 rows
+    assert 60 <= first.sum() <= 140  # about a fifth from the first 1000 rows (sd 8.5)
     # Bounds of the default, and no sample on request.
-    assert default_sample_capacity(sketchcore.SketchOperator(4, 10_000, sigma=1.0, seed=0)) == 256
-    assert default_sample_capacity(sketchcore.SketchOperator(100, 200, sigma=1.0, seed=0)) == 16
+    assert default_sample_capacity(sketchcore.SketchOperator(4, 10_000, sigma=1.0, seed=0)) == 4096
+    assert default_sample_capacity(sketchcore.SketchOperator(100, 200, sigma=1.0, seed=0)) == 20
+    assert default_sample_capacity(sketchcore.SketchOperator(100, 100, sigma=1.0, seed=0)) == 16
     assert Sketch.empty(op, sample_capacity=0).update(X).samples is None
     with pytest.raises(InvalidParameterError):
         Sketch.empty(op, sample_capacity="all")

@@ -193,6 +193,9 @@ def _adaptation_line(est: Any, rows: int) -> str:
     relevance, scale = est.sample_relevance_, est.feature_variance_scale_
     if relevance is None:
         return "decoded from the sketch alone (no adaptation to stored frames)"
+    if getattr(est, "adaptation_", None) is not None and est.adaptation_.refit:
+        return (f"fitted to the sketch's {rows} stored frames alone (EM from a k-means start): on held-out frames it "
+                "beat the decoded model and its adaptations (cross-validation)")
     if np.isinf(relevance) and scale is None:
         return f"decoded model kept: adapting it to the sketch's {rows} stored frames did not help on held-out frames"
     steps = ([] if scale is None else ["per-feature variance scales"]) + \

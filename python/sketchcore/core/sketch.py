@@ -45,16 +45,22 @@ MAX_SAMPLE_CAPACITY = 1_000_000
 
 
 def default_sample_capacity(operator: Any) -> int:
-    """Rows of data a sketch keeps by default: as many values as the sketch
-    has frequencies (m // d rows), at least 16 and at most 256.
+    """Rows of data a sketch keeps by default: rows holding ten times as many
+    values as the sketch has frequencies (10 m // d rows), at least 16 and at
+    most 4096. At the estimators' default sketch sizes that is about 100 rows
+    per Gaussian component (1000 frames for K = 10 at d = 20, 60 or 192) and
+    50 per k-means cluster; the rows take 5 times the memory of the sketch's
+    2m numbers, and like the sketch they do not grow with the data.
 
     The decoders draw the starting points of new atoms and the per-feature
-    variance floors from this sample; without it (``sample_capacity=0``) they
-    start uniformly in the data box, which on real features decodes k-means
-    noticeably worse (SSE 1.09 instead of 1.04 x Lloyd's on music frames,
-    d = 60; 100 rows bring it back to 1.043).
+    variance floors from this sample, and adapt the decoded model to it
+    (:mod:`~sketchcore.learning.sample_adaptation`); without it
+    (``sample_capacity=0``, or after ``privatize``) they start uniformly in
+    the data box and the model is the sketch's alone. On real MFCC frames
+    (d = 60, K = 10) the adapted GMM is 0.7-1.6 nats per frame below EM on
+    all frames with 1000 stored rows, 3.2-6.3 with 100.
     """
-    return int(min(256, max(16, operator.sketch_size // max(operator.dim, 1))))
+    return int(min(4096, max(16, 10 * operator.sketch_size // max(operator.dim, 1))))
 
 
 def merge_row_samples(

@@ -36,6 +36,8 @@ from sketchcore.learning.sample_adaptation import (
     Mixture,
     adapt,
     choose_adaptation,
+    choose_lloyd,
+    lloyd_on_rows,
 )
 from sketchcore.learning.splitting import split_decode
 from sketchcore.learning.steps import DecodeResult
@@ -271,6 +273,21 @@ class _CompressiveMixture(BaseEstimator):
         decoder's default, ceil(log2 K) + 2)."""
         return None
 
+    def _sample_rows(self, sketch: Sketch, gen: np.random.Generator) -> np.ndarray | None:
+        """The sketch's stored rows the model may be adapted to: None when
+        ``sample_relevance=None``, when there are none, or when the sketch is
+        weighted or decayed (its sample is then not a uniform sample of what
+        it describes); at most MAX_ADAPTATION_ROWS of them (a uniform subset)."""
+        rows = sketch.samples
+        uniform = (sketch.decay == 1.0 and sketch.max_weight is not None
+                   and abs(sketch.max_weight * sketch.count - sketch.weight) <= 1e-9 * sketch.weight)
+        if self.sample_relevance is None or rows is None or len(rows) == 0 or not uniform:
+            return None
+        if len(rows) > MAX_ADAPTATION_ROWS:
+            # Bounded work (50 MAP fits in the cross-validation) whatever the sample capacity.
+            rows = rows[np.sort(gen.choice(len(rows), MAX_ADAPTATION_ROWS, replace=False))]
+        return rows
+
     def _adapt_to_sample(self, result: DecodeResult, sketch: Sketch, var_bounds: tuple[np.ndarray, np.ndarray],
                          rng: np.random.RandomState) -> DecodeResult:
         """The decoded mixture adapted to the rows the sketch carries
@@ -284,22 +301,19 @@ class _CompressiveMixture(BaseEstimator):
         """
         self.sample_relevance_ = None
         self.feature_variance_scale_ = None
-        rows = sketch.samples
-        uniform = (sketch.decay == 1.0 and sketch.max_weight is not None
-                   and abs(sketch.max_weight * sketch.count - sketch.weight) <= 1e-9 * sketch.weight)
-        if self.sample_relevance is None or rows is None or len(rows) == 0 or not uniform:
+        self.adaptation_ = None
+        gen = np.random.default_rng(rng.randint(0, 2**31 - 1))
+        rows = self._sample_rows(sketch, gen)
+        if rows is None:
             return result
         assert result.variances is not None
         prior = Mixture(result.weights, result.means, result.variances)
-        gen = np.random.default_rng(rng.randint(0, 2**31 - 1))
-        if len(rows) > MAX_ADAPTATION_ROWS:
-            # Bounded work (50 MAP fits in the cross-validation) whatever the sample capacity.
-            rows = rows[np.sort(gen.choice(len(rows), MAX_ADAPTATION_ROWS, replace=False))]
         if self.sample_relevance == "cv":
             chosen, _ = choose_adaptation(prior, rows, var_bounds, gen, candidates=self._adaptations)
         else:
             chosen = Adaptation(False, float(self.sample_relevance))
-        adapted, scale = adapt(prior, rows, chosen, var_bounds)
+        adapted, scale = adapt(prior, rows, chosen, var_bounds, gen)
+        self.adaptation_ = chosen
         self.sample_relevance_ = float(chosen.relevance)
         self.feature_variance_scale_ = scale if chosen.scale else None
         return DecodeResult(adapted.means, adapted.variances, adapted.weights, result.residual,
@@ -634,15 +648,22 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
         if self._density_model(self.operator_) is None:
             self.cluster_centers_ = result.means
             self.weights_ = result.weights
-            return
-        assert result.variances is not None  # Gaussian atoms
-        self.density_weights_ = result.weights
-        self.density_means_ = result.means
-        self.density_covariances_ = result.variances
-        self.cluster_centers_, self.weights_ = kmeans_of_mixture(
-            result.means, result.variances, result.weights, int(self.n_clusters),
-            n_samples=int(self.density_samples), seed=int(rng.randint(0, 2**31 - 1)),
-        )
+        else:
+            assert result.variances is not None  # Gaussian atoms
+            self.density_weights_ = result.weights
+            self.density_means_ = result.means
+            self.density_covariances_ = result.variances
+            self.cluster_centers_, self.weights_ = kmeans_of_mixture(
+                result.means, result.variances, result.weights, int(self.n_clusters),
+                n_samples=int(self.density_samples), seed=int(rng.randint(0, 2**31 - 1)),
+            )
+        # Lloyd's algorithm on the stored rows, from the decoded centroids,
+        # where cross-validation on them says it lowers the SSE.
+        self.refined_on_sample_ = False
+        rows = self._sample_rows(self.sketch_, np.random.default_rng(rng.randint(0, 2**31 - 1)))
+        if rows is not None and choose_lloyd(self.cluster_centers_, rows, np.random.default_rng(0))[0]:
+            self.cluster_centers_, self.weights_ = lloyd_on_rows(self.cluster_centers_, rows)
+            self.refined_on_sample_ = True
 
     def transform(self, X: Any) -> np.ndarray:
         """Euclidean distances to the centroids, shape (n_samples, n_clusters)."""
