@@ -477,3 +477,21 @@ def test_fit_reports_the_adaptation_to_stored_frames(audio, tmp_path, capsys):
     assert "decoded from the sketch alone" in capsys.readouterr().out
     adapted, bare = read_model(tmp_path / "a.json"), read_model(tmp_path / "b.json")
     assert bare.estimator.sample_relevance is None and adapted.estimator.sample_relevance == "cv"
+
+
+def test_adaptation_line_names_a_refit_and_a_lloyd_refinement():
+    from types import SimpleNamespace
+
+    from sketchcore.cli.main import _adaptation_line
+    from sketchcore.learning.sample_adaptation import REFIT, Adaptation
+
+    refit = SimpleNamespace(sample_relevance_=0.0, feature_variance_scale_=None, adaptation_=REFIT)
+    assert _adaptation_line(refit, 1000).startswith("fitted to the sketch's 1000 stored frames alone")
+    kmeans = SimpleNamespace(sample_relevance_=16.0, feature_variance_scale_=None,
+                             adaptation_=Adaptation(False, 16.0), refined_on_sample_=True)
+    line = _adaptation_line(kmeans, 500)
+    assert "MAP with relevance 16" in line and line.endswith("refined by Lloyd's algorithm on those frames "
+                                                             "(cross-validation)")
+    bare = SimpleNamespace(sample_relevance_=None, feature_variance_scale_=None, adaptation_=None,
+                           refined_on_sample_=False)
+    assert _adaptation_line(bare, 0).startswith("decoded from the sketch alone")

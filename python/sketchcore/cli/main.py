@@ -190,10 +190,20 @@ def _fit(args: argparse.Namespace) -> int:
 
 def _adaptation_line(est: Any, rows: int) -> str:
     """What the decoder did with the frames the sketch stores."""
+    line = _mixture_adaptation(est, rows)
+    if getattr(est, "refined_on_sample_", False):
+        line += "; centroids refined by Lloyd's algorithm on those frames (cross-validation)"
+    return line
+
+
+def _mixture_adaptation(est: Any, rows: int) -> str:
     relevance, scale = est.sample_relevance_, est.feature_variance_scale_
+    adaptation = getattr(est, "adaptation_", None)
     if relevance is None:
+        if getattr(est, "refined_on_sample_", False):
+            return "decoded from the sketch (the density model not adapted)"
         return "decoded from the sketch alone (no adaptation to stored frames)"
-    if getattr(est, "adaptation_", None) is not None and est.adaptation_.refit:
+    if adaptation is not None and adaptation.refit:
         return (f"fitted to the sketch's {rows} stored frames alone (EM from a k-means start): on held-out frames it "
                 "beat the decoded model and its adaptations (cross-validation)")
     if np.isinf(relevance) and scale is None:

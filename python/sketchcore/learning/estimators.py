@@ -264,6 +264,9 @@ class _CompressiveMixture(BaseEstimator):
         self.residual_ = best.residual
         self.n_iter_ = best.n_atoms_iterations
         self.n_features_in_ = op.dim
+        self.sample_relevance_: float | None = None
+        self.feature_variance_scale_: np.ndarray | None = None
+        self.adaptation_: Adaptation | None = None
         if best.variances is not None:
             best = self._adapt_to_sample(best, sketch, (var_lower, var_upper), rng)
         self._set_result(best, rng)
