@@ -682,8 +682,9 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
         # Lloyd's algorithm on the stored rows, from the decoded centroids,
         # where cross-validation on them says it lowers the SSE.
         self.refined_on_sample_ = False
-        rows = self._sample_rows(self.sketch_, np.random.default_rng(rng.randint(0, 2**31 - 1)))
-        if rows is not None and choose_lloyd(self.cluster_centers_, rows, np.random.default_rng(0))[0]:
+        gen = np.random.default_rng(rng.randint(0, 2**31 - 1))
+        rows = self._sample_rows(self.sketch_, gen)
+        if rows is not None and choose_lloyd(self.cluster_centers_, rows, gen)[0]:
             self.cluster_centers_, self.weights_ = lloyd_on_rows(self.cluster_centers_, rows)
             self.refined_on_sample_ = True
 
