@@ -98,18 +98,14 @@ def test_local_cluster_two_processes(local_cluster):
 
 def test_fit_dask_equals_fit_numpy(local_cluster):
     data = mixture(30_000, 4, k=3, seed=9)
-    dX = da.from_array(data, chunks=(4000, 4))
-    # The sketches agree to rounding (1e-15). CL-OMPR from them stops within
-    # L-BFGS-B's tolerance of the same optimum (measured 2.7e-4 apart), though
-    # its starting points come from other rows (the data's on one path, the
-    # sketch's stored rows on the other); splitting, which proposes its splits
-    # from those rows, lands 0.0097 apart. Centroids possibly listed in another order.
-    for method, tol in (("clompr", 1e-3), ("auto", 0.03)):
-        a = CompressiveKMeans(3, random_state=0, method=method).fit(data)
-        b = CompressiveKMeans(3, random_state=0, method=method).fit(dX)
-        assert rel_err(b.sketch_.z, a.sketch_.z) < 1e-12
-        order_a, order_b = (np.lexsort(np.round(c, 2).T[::-1]) for c in (a.cluster_centers_, b.cluster_centers_))
-        np.testing.assert_allclose(b.cluster_centers_[order_b], a.cluster_centers_[order_a], atol=tol)
+    a = CompressiveKMeans(3, random_state=0).fit(data)
+    b = CompressiveKMeans(3, random_state=0).fit(da.from_array(data, chunks=(4000, 4)))
+    # The sketches agree to rounding (1e-15); L-BFGS-B then stops within its
+    # tolerance of the same optimum.
+    assert rel_err(b.sketch_.z, a.sketch_.z) < 1e-12
+    # Same centroids (to 1e-3; measured 1e-4), possibly listed in another order.
+    order_a, order_b = (np.lexsort(np.round(c, 2).T[::-1]) for c in (a.cluster_centers_, b.cluster_centers_))
+    np.testing.assert_allclose(b.cluster_centers_[order_b], a.cluster_centers_[order_a], atol=1e-3)
     assert b.sketch_.count == 30_000 and not hasattr(b, "labels_")
 
 

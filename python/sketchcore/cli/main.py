@@ -615,7 +615,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="decode in raw feature units (default: standardised by the corpus statistics)")
     fit.add_argument("--replicates", type=_positive_int, default=3)
     fit.add_argument("--method", choices=["auto", "clompr", "split", "batch"], default="auto",
-                     help="decoder (auto: hierarchical splitting from 2 components on, CL-OMPR for 1)")
+                     help="decoder (auto: CL-OMPR up to 15 components, hierarchical splitting above)")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--no-adapt", action="store_true",
                      help="decode from the sketch alone (default: adapt the decoded mixture to the frames the "

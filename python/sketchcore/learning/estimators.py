@@ -57,12 +57,9 @@ def _closing(bar: Any) -> contextlib.AbstractContextManager:
 MAX_ADAPTATION_ROWS = 4096
 #: Rows of the data kept (when fitting from data) as starting points of new atoms.
 _START_POOL = 1000
-#: With method="auto", CL-OMPR up to this many components, hierarchical splitting above.
-#: Splitting matches CL-OMPR on the literature's mixtures (K = 10, d = 10: 0.0007-0.0012
-#: nats below EM either way; K = 16 and 32 in half the time) and does better on real
-#: MFCC frames (d = 60, K = 10, five sets: 0.66-0.85 nats below EM after the adaptation
-#: instead of 0.89-1.69, decoding in 3.0-3.5 s instead of 4.5-5.0).
-AUTO_SPLIT_THRESHOLD = 1
+#: With method="auto", CL-OMPR up to this many components, hierarchical splitting above
+#: (with merge moves, splitting matched CL-OMPR at K = 16 and 32 in half the time).
+AUTO_SPLIT_THRESHOLD = 15
 
 #: sigma="auto" with sparse operators: this fraction of the within-cluster scale.
 #: Measured on MFCC frames of speech and music (d = 60, K = 10, 54k frames):
@@ -469,11 +466,10 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
         "split": compressive hierarchical splitting (log2 K levels of
         splits proposed from the sketch's sample points, one joint
         refinement, batched replacement rounds, merge moves). "batch":
-        CL-OMPR adding atoms in doubling batches. "auto": "split" from two
-        components on (:data:`AUTO_SPLIT_THRESHOLD`), "clompr" for one.
+        CL-OMPR adding atoms in doubling batches. "auto": "clompr" up to
+        :data:`AUTO_SPLIT_THRESHOLD` (15) components, "split" above.
         "clompr" and "split" reach the same quality on the test suite's
-        mixtures, "split" in about half the time from K = 16 on and better
-        on real audio features; "batch" is
+        mixtures, "split" in about half the time from K = 16 on; "batch" is
         faster still but less reliable at large K
         (``python examples/benchmark_large_k.py`` compares them).
     max_iter : int, default=300
