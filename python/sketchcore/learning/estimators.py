@@ -58,7 +58,9 @@ MAX_ADAPTATION_ROWS = 4096
 #: Rows of the data kept (when fitting from data) as starting points of new atoms.
 _START_POOL = 1000
 #: With method="auto", CL-OMPR up to this many components, hierarchical splitting above
-#: (with merge moves, splitting matched CL-OMPR at K = 16 and 32 in half the time).
+#: (with merge moves, splitting matched CL-OMPR at K = 16 and 32 in half the time). Below,
+#: splitting did better on real MFCC frames (K = 10) and worse on the demo's synthetic
+#: corpus (K = 8; docs/performance.rst), so CL-OMPR stays.
 AUTO_SPLIT_THRESHOLD = 15
 
 #: sigma="auto" with sparse operators: this fraction of the within-cluster scale.
