@@ -197,11 +197,8 @@ def _adaptation_line(est: Any, rows: int) -> str:
 
 
 def _mixture_adaptation(est: Any, rows: int) -> str:
-    relevance, scale = est.sample_relevance_, est.feature_variance_scale_
-    adaptation = getattr(est, "adaptation_", None)
+    relevance, scale, adaptation = est.sample_relevance_, est.feature_variance_scale_, est.adaptation_
     if relevance is None:
-        if getattr(est, "refined_on_sample_", False):
-            return "decoded from the sketch (the density model not adapted)"
         return "decoded from the sketch alone (no adaptation to stored frames)"
     if adaptation is not None and adaptation.refit:
         return (f"fitted to the sketch's {rows} stored frames alone (EM from a k-means start): on held-out frames it "

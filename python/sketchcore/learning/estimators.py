@@ -297,16 +297,13 @@ class _CompressiveMixture(BaseEstimator):
                          rng: np.random.RandomState) -> DecodeResult:
         """The decoded mixture adapted to the rows the sketch carries
         (:mod:`~sketchcore.learning.sample_adaptation`); sets
-        ``sample_relevance_`` (inf: no MAP step; None: no adaptation was
-        possible or asked for) and ``feature_variance_scale_`` (the
-        per-feature variance scales applied, or None).
+        ``adaptation_``, ``sample_relevance_`` (inf: no MAP step) and
+        ``feature_variance_scale_`` when an adaptation was made (the caller
+        sets them to None beforehand).
 
         Only an unweighted, undecayed sketch's sample is a uniform sample of
         what the sketch describes; other sketches keep the decoded mixture.
         """
-        self.sample_relevance_ = None
-        self.feature_variance_scale_ = None
-        self.adaptation_ = None
         gen = np.random.default_rng(rng.randint(0, 2**31 - 1))
         rows = self._sample_rows(sketch, gen)
         if rows is None:
