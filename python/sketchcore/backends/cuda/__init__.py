@@ -34,7 +34,7 @@ import numpy as np
 
 from sketchcore.core.sketch import Sketch
 from sketchcore.core.validation import as_data_matrix, as_weights, check_finite_rows
-from sketchcore.exceptions import BackendUnavailableError, DimensionMismatchError
+from sketchcore.exceptions import BackendUnavailableError, DimensionMismatchError, InvalidParameterError
 
 __all__ = ["KERNEL_SOURCE", "LaunchConfig", "launch_config", "compile_kernels", "emulate_sketch", "sketch_cupy"]
 
@@ -42,6 +42,7 @@ _HERE = Path(__file__).resolve().parent
 #: The kernel source, kept whole in ``sketch.cu``.
 KERNEL_SOURCE = (_HERE / "sketch.cu").read_text()
 _MAX_TILE = 32  # SC_MAX_TILE in sketch.cu
+_GRAD_CHUNK = 32  # SC_GRAD_CHUNK in sketch.cu: sums reduced per pass of the atom kernel
 _SHARED_BUDGET = 40 * 1024  # bytes of shared memory per block (all GPUs since sm_50 have 48 KiB)
 
 
@@ -58,7 +59,7 @@ class LaunchConfig:
         return _MAX_TILE * 8 + self.tile * d * itemsize
 
 
-def launch_config(n: int, d: int, m: int, itemsize: int, *, target_blocks: int = 1024) -> LaunchConfig:
+def launch_config(n: int, d: int, m: int, itemsize: int, *, target_blocks: int = 4096) -> LaunchConfig:
     """Block size, rows per block and shared-memory tile for an (n, d, m) sketch."""
     threads = 128 if m >= 128 else max(32, 1 << (max(m, 1) - 1).bit_length())
     tile = int(max(1, min(_MAX_TILE, (_SHARED_BUDGET - _MAX_TILE * 8) // max(1, d * itemsize))))
@@ -117,6 +118,14 @@ def _nvrtc() -> ctypes.CDLL:
         except OSError:
             continue
     raise BackendUnavailableError("NVRTC not found: pip install nvidia-cuda-nvrtc-cu12 (or install the CUDA toolkit)")
+
+
+def nvrtc_version() -> tuple[int, int]:
+    """(major, minor) of the NVRTC library :func:`compile_kernels` uses."""
+    lib = _nvrtc()
+    major, minor = ctypes.c_int(), ctypes.c_int()
+    lib.nvrtcVersion(ctypes.byref(major), ctypes.byref(minor))
+    return major.value, minor.value
 
 
 def compile_options(fast_math: bool = False) -> tuple[str, ...]:
@@ -178,9 +187,10 @@ def _emulator() -> ctypes.CDLL:
                "-o", str(tmp)]
         try:
             subprocess.run(cmd, check=True, capture_output=True, text=True)
-        except (OSError, subprocess.CalledProcessError) as exc:
-            detail = getattr(exc, "stderr", "") or str(exc)
-            raise BackendUnavailableError(f"cannot build the CUDA emulation harness with {cxx}: {detail}") from exc
+        except OSError as exc:  # no compiler: the emulation is unavailable here
+            raise BackendUnavailableError(f"cannot build the CUDA emulation harness with {cxx}: {exc}") from exc
+        except subprocess.CalledProcessError as exc:  # the kernel source does not compile: a defect, not a skip
+            raise RuntimeError(f"the CUDA emulation harness failed to compile with {cxx}:\n{exc.stderr}") from exc
         os.replace(tmp, out)
     lib = ctypes.CDLL(str(out))
     for name, ctype in (("emu_sketch_dense_f32", ctypes.c_float), ("emu_sketch_dense_f64", ctypes.c_double)):
@@ -406,6 +416,8 @@ def atom_objective_cupy(omega, dither, means, weights, z, *, omega_sq=None, vari
                         threads: int = 128):
     """The decoders' objective and gradient on the GPU (same return value as
     ``sketchcore._core.atom_objective``); arrays may be NumPy or CuPy."""
+    if threads not in (32, 64, 128):  # a power of two (tree reduction); 128 fills 32 KiB of shared memory
+        raise InvalidParameterError(f"threads must be 32, 64 or 128, got {threads!r}")
     cupy = _cupy()
     omega = cupy.ascontiguousarray(cupy.asarray(omega))
     dtype = np.dtype(omega.dtype)
@@ -429,7 +441,7 @@ def atom_objective_cupy(omega, dither, means, weights, z, *, omega_sq=None, vari
     partial = cupy.empty(blocks * total, dtype=cupy.float64)
     kernel((blocks,), (threads,), (omega, sq, xi, np.int32(d), np.int32(m), means, var, cupy.asarray(alpha_host),
                                    np.int32(k), np.float64(gain), z_re, z_im, partial),
-           shared_mem=8 * threads * 8)
+           shared_mem=_GRAD_CHUNK * threads * 8)
     out = cupy.empty(total, dtype=cupy.float64)
     reduce((-(-total // 256),), (256,), (partial, np.int32(blocks), np.int32(total), out))
     return _finish_objective(cupy.asnumpy(out), alpha_host, k, d, gaussian)

@@ -21,6 +21,7 @@ inline thread_local std::barrier<>* sc_emu_barrier = nullptr;
 #define __restrict__
 #define __align__(n)
 #define SC_DECLARE_SHARED(name) unsigned char* name = sc_emu_shared_ptr
+#define SC_UNROLL
 
 inline void __syncthreads() { sc_emu_barrier->arrive_and_wait(); }
 inline void sincosf(float x, float* s, float* c) { *s = std::sin(x); *c = std::cos(x); }

@@ -16,6 +16,9 @@
 
 #ifndef SC_EMULATION
 #define SC_DECLARE_SHARED(name) extern __shared__ __align__(16) unsigned char name[]
+// Loops over a compile-time count, unrolled so the arrays they index stay in
+// registers (a runtime-indexed local array spills to local memory).
+#define SC_UNROLL _Pragma("unroll")
 #endif
 
 #define SC_MAX_TILE 32
@@ -45,13 +48,16 @@ extern "C" __global__ void NAME(                                                
             ws[r] = weights != 0 ? weights[r0 + r] : 1.0;                                        \
         __syncthreads();                                                                         \
         if (j < m) {                                                                             \
+            /* fixed trip counts (guarded by r < rows): t stays in registers */                  \
             T t[SC_MAX_TILE];                                                                    \
-            for (int r = 0; r < rows; ++r) t[r] = xi;                                            \
+            SC_UNROLL for (int r = 0; r < SC_MAX_TILE; ++r) t[r] = xi;                           \
             for (int l = 0; l < d; ++l) {                                                        \
                 const T w = omega[(long long)l * m + j];                                         \
-                for (int r = 0; r < rows; ++r) t[r] += xs[r * d + l] * w;                        \
+                SC_UNROLL for (int r = 0; r < SC_MAX_TILE; ++r)                                  \
+                    if (r < rows) t[r] += xs[r * d + l] * w;                                     \
             }                                                                                    \
-            for (int r = 0; r < rows; ++r) {                                                     \
+            SC_UNROLL for (int r = 0; r < SC_MAX_TILE; ++r) {                                    \
+                if (r >= rows) continue;                                                         \
                 T s, c;                                                                          \
                 SINCOS(t[r], &s, &c);                                                            \
                 if (quantize) {                                                                  \
@@ -178,7 +184,7 @@ SC_STRUCTURED_KERNEL(sketch_structured_f64, double, sincos)
 // reduces blocks in order (reduce_partials) and applies the -2 alpha factors.
 // Parameters are float64; frequencies and phases in T.
 
-#define SC_GRAD_CHUNK 8
+#define SC_GRAD_CHUNK 32
 
 #define SC_ATOM_KERNEL(NAME, T, SINCOS, EXP)                                                     \
 extern "C" __global__ void NAME(                                                                 \
@@ -207,6 +213,8 @@ extern "C" __global__ void NAME(                                                
     }                                                                                            \
     /* slot 0: sum of |r|^2, then every atom's 2d + 1 sums, a chunk at a time */                 \
     const int total = 1 + n_atoms * per_atom;                                                   \
+    int cached_k = -1;                                                                           \
+    double p_re = 0.0, p_im = 0.0;                                                               \
     for (int c0 = 0; c0 < total; c0 += SC_GRAD_CHUNK) {                                          \
         const int cn = total - c0 < SC_GRAD_CHUNK ? total - c0 : SC_GRAD_CHUNK;                  \
         for (int c = 0; c < cn; ++c) {                                                           \
@@ -217,10 +225,13 @@ extern "C" __global__ void NAME(                                                
                     v = r_re * r_re + r_im * r_im;                                               \
                 } else {                                                                         \
                     const int k = (slot - 1) / per_atom, q = (slot - 1) - k * per_atom;          \
-                    double a_re, a_im;                                                           \
-                    SC_ATOM_AT(T, SINCOS, EXP);                                                  \
-                    const double p_re = a_re * r_re + a_im * r_im;                               \
-                    const double p_im = a_re * r_im - a_im * r_re;                               \
+                    if (k != cached_k) { /* an atom's 2d + 1 slots are consecutive */            \
+                        double a_re, a_im;                                                       \
+                        SC_ATOM_AT(T, SINCOS, EXP);                                              \
+                        p_re = a_re * r_re + a_im * r_im;                                        \
+                        p_im = a_re * r_im - a_im * r_re;                                        \
+                        cached_k = k;                                                            \
+                    }                                                                            \
                     if (q == 0) v = p_re;                                                        \
                     else if (q <= d) v = (double)omega[(long long)(q - 1) * m + j] * p_im;       \
                     else v = (double)omega_sq[(long long)(q - 1 - d) * m + j] * p_re;            \
