@@ -62,10 +62,11 @@ class _Device:
 
 # Kernel parameter types after (grid x, grid y, block x, shared bytes).
 _SIGNATURES = {
-    "sketch_dense": "P q q i i P P P i i i i P",
+    "sketch_dense": "P q q i i P P P i i i P",
     "sketch_structured": "P q q i i i P P P P i i i P",
     "atom_objective": "P P P i i P P P i d P P P",
     "reduce_partials": "P i i P",
+    "data_box": "P q q i i i P P",
 }
 _CTYPES = {"P": ctypes.c_void_p, "q": ctypes.c_longlong, "i": ctypes.c_int, "d": ctypes.c_double}
 

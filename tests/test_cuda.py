@@ -65,7 +65,7 @@ def test_emulated_kernel_strided_quantized_and_multi_block(emulator, dtype):
     big = mixture(400, 12, seed=3, dtype=dtype)
     X = big[::2, ::2]  # strided rows and columns
     op = sketchcore.SketchOperator(6, 200, dither=True, quantize=True, seed=4, sigma=2.0)
-    cfg = cuda.LaunchConfig(threads=64, rows_per_block=64, tile=16, row_blocks=4)  # several row and frequency blocks
+    cfg = cuda.LaunchConfig(rows_per_block=64, row_blocks=4)  # several row tiles, row and frequency blocks
     got = cuda.emulate_sketch(op, X, config=cfg)
     ref = sketch_reference(op, np.ascontiguousarray(X, dtype=np.float64))
     if dtype == np.float64:
@@ -116,10 +116,12 @@ def test_structured_launch_config():
 
 
 def test_launch_config_fits_shared_memory():
-    for n, d, m, size in [(10, 1, 1, 4), (10**7, 12, 1000, 4), (1000, 4096, 50, 8), (0, 3, 3, 8)]:
+    for size in (4, 8):
+        assert cuda.dense_shared_bytes(size) <= 48 * 1024
+    for n, d, m, size in [(10, 1, 1, 4), (10**7, 12, 1000, 4), (1000, 4096, 50, 8), (0, 3, 3, 8), (10**6, 60, 6050, 4)]:
         cfg = cuda.launch_config(n, d, m, size)
-        assert cfg.shared_bytes(d, size) <= 48 * 1024
-        assert cfg.rows_per_block % cfg.tile == 0 and cfg.row_blocks * cfg.rows_per_block >= n
+        assert cfg.rows_per_block % 32 == 0 and cfg.row_blocks * cfg.rows_per_block >= n
+        assert cfg.grid(m)[0] * 128 >= m and cfg.grid(m)[0] * cfg.row_blocks <= max(4096, cfg.grid(m)[0])
 
 
 def test_cupy_backend_errors_clearly_without_gpu():
@@ -281,6 +283,7 @@ def test_sketch_cupy_host_logic_on_emulated_device(emulated_cupy, kind, dtype, w
     np.testing.assert_array_equal(got.upper, X.max(0).astype(np.float64))
     name = f"sketch_{kind}_{'f32' if dtype == np.float32 else 'f64'}"
     assert module.kernels[name].launches == 3 and module.kernels["reduce_partials"].launches == 3
+    assert module.kernels[f"data_box_{name[-3:]}"].launches == 3
     empty = cuda.sketch_cupy(op, np.empty((0, 6), dtype=dtype))
     assert empty.weight == 0 and not np.any(empty.cos_sums)
 
@@ -316,6 +319,31 @@ def test_sketch_cupy_reports_first_nan_row(emulated_cupy):
     assert (info.value.row, info.value.column) == (61, 3)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("row,value", [(0, np.nan), (99, np.nan), (64, -np.inf), (5, np.inf)])
+def test_emulated_data_box_catches_every_non_finite_value(emulated_cupy, dtype, row, value):
+    """The box kernel is the finiteness check: a NaN first or last in its
+    lane, followed by smaller or larger values, or an infinity, is found."""
+    from sketchcore.exceptions import NonFiniteError
+
+    op = sketchcore.SketchOperator(40, 16, seed=0)  # 40 features: two column blocks
+    X = np.random.default_rng(row).normal(size=(100, 40)).astype(dtype)
+    X[row, 33] = value
+    with pytest.raises(NonFiniteError) as info:
+        cuda.sketch_cupy(op, X)
+    assert (info.value.row, info.value.column) == (row, 33)
+    X[row, 33] = 0.5
+    got = cuda.sketch_cupy(op, X)
+    np.testing.assert_array_equal(got.lower, X.min(0).astype(np.float64))
+    np.testing.assert_array_equal(got.upper, X.max(0).astype(np.float64))
+
+
+def test_box_launch_config():
+    for n, d in [(0, 3), (1, 1), (10**7, 64), (1000, 700)]:
+        cfg = cuda.box_launch_config(n, d)
+        assert cfg.row_blocks * cfg.rows_per_block >= n and (n == 0 or (cfg.row_blocks - 1) * cfg.rows_per_block < n)
+
+
 @pytest.mark.parametrize("gaussian", [False, True])
 def test_atom_objective_cupy_on_emulated_device(emulated_cupy, gaussian):
     from sketchcore import _core
@@ -343,7 +371,11 @@ def test_host_constants_match_the_kernel_source():
     import re
 
     src = cuda.KERNEL_SOURCE
-    assert int(re.search(r"#define SC_MAX_TILE (\d+)", src).group(1)) == cuda._MAX_TILE
+    c = {k: int(v) for k, v in re.findall(r"#define (SC_[A-Z_]+) (\d+)", src)}
+    assert c["SC_GX"] * c["SC_TF"] == cuda._BLOCK_FREQS and c["SC_GY"] * c["SC_TR"] == cuda._TILE_ROWS
+    assert c["SC_GX"] * c["SC_GY"] == cuda._DENSE_THREADS and c["SC_KD"] == cuda._STAGED_FEATURES
+    assert "#define SC_XS (SC_BR + 4)" in src  # the padding dense_shared_bytes assumes
+    assert c["SC_BOX_THREADS"] == cuda._BOX_THREADS
     assert int(re.search(r"#define SC_GRAD_CHUNK (\d+)", src).group(1)) == cuda._GRAD_CHUNK
     assert int(re.search(r"#define SC_MAX_OWN (\d+)", src).group(1)) == cuda._MAX_OWN
     assert cuda._GRAD_CHUNK * 128 * 8 <= 48 * 1024

@@ -41,34 +41,57 @@ __all__ = ["KERNEL_SOURCE", "LaunchConfig", "launch_config", "compile_kernels", 
 _HERE = Path(__file__).resolve().parent
 #: The kernel source, kept whole in ``sketch.cu``.
 KERNEL_SOURCE = (_HERE / "sketch.cu").read_text()
-_MAX_TILE = 32  # SC_MAX_TILE in sketch.cu
+# The dense kernel's blocking (SC_* in sketch.cu): threads per block, the
+# frequencies and rows a block covers per tile, features staged per step.
+_DENSE_THREADS = 128  # SC_DENSE_THREADS = SC_GX * SC_GY
+_BLOCK_FREQS = 128  # SC_BF = SC_GX * SC_TF
+_TILE_ROWS = 32  # SC_BR = SC_GY * SC_TR
+_STAGED_FEATURES = 16  # SC_KD
+_BOX_THREADS = 256  # SC_BOX_THREADS: 8 lanes of 32 features
 _GRAD_CHUNK = 32  # SC_GRAD_CHUNK in sketch.cu: sums reduced per pass of the atom kernel
 _SHARED_BUDGET = 40 * 1024  # bytes of shared memory per block (all GPUs since sm_50 have 48 KiB)
 
 
+def dense_shared_bytes(itemsize: int) -> int:
+    """Shared memory of the dense kernel (SC_DENSE_SHARED in sketch.cu): the
+    transposed X tile and the Omega tile in the input type, the row weights
+    and the row groups' sums in float64. Independent of d."""
+    return itemsize * (_STAGED_FEATURES * (_TILE_ROWS + 4) + _STAGED_FEATURES * _BLOCK_FREQS) + 8 * (
+        _TILE_ROWS + (_DENSE_THREADS // 32) * 2 * _BLOCK_FREQS)
+
+
 @dataclass(frozen=True)
 class LaunchConfig:
-    """How a sketch call is laid out on the device."""
+    """How a dense sketch call is laid out on the device: a grid of
+    (ceil(m / 128), row_blocks) blocks of 128 threads, each block walking
+    ``rows_per_block`` rows (a multiple of 32) for 128 frequencies."""
 
-    threads: int  # threads per block = frequencies per block
-    rows_per_block: int  # rows each row-block walks
-    tile: int  # rows staged in shared memory at a time
+    rows_per_block: int
     row_blocks: int
 
-    def shared_bytes(self, d: int, itemsize: int) -> int:
-        return _MAX_TILE * 8 + self.tile * d * itemsize
+    def grid(self, m: int) -> tuple[int, int]:
+        return -(-m // _BLOCK_FREQS), self.row_blocks
 
 
 def launch_config(n: int, d: int, m: int, itemsize: int, *, target_blocks: int = 4096) -> LaunchConfig:
-    """Block size, rows per block and shared-memory tile for an (n, d, m) sketch."""
-    threads = 128 if m >= 128 else max(32, 1 << (max(m, 1) - 1).bit_length())
-    tile = int(max(1, min(_MAX_TILE, (_SHARED_BUDGET - _MAX_TILE * 8) // max(1, d * itemsize))))
-    freq_blocks = -(-m // threads)
+    """Rows per block for an (n, d, m) sketch: about ``target_blocks`` blocks
+    in all, so that every multiprocessor gets several waves."""
+    freq_blocks = -(-m // _BLOCK_FREQS)
     want_row_blocks = max(1, target_blocks // freq_blocks)
-    rows_per_block = max(tile, -(-max(n, 1) // want_row_blocks))
-    rows_per_block = -(-rows_per_block // tile) * tile
+    rows_per_block = max(_TILE_ROWS, -(-max(n, 1) // want_row_blocks))
+    rows_per_block = -(-rows_per_block // _TILE_ROWS) * _TILE_ROWS
     row_blocks = -(-n // rows_per_block) if n else 0
-    return LaunchConfig(threads, rows_per_block, tile, row_blocks)
+    return LaunchConfig(rows_per_block, row_blocks)
+
+
+def box_launch_config(n: int, d: int, *, target_blocks: int = 2048) -> LaunchConfig:
+    """Rows per block of the data-box kernel: about ``target_blocks`` blocks
+    of 256 threads over the (ceil(d / 32), row_blocks) grid."""
+    col_blocks = -(-d // 32)
+    want_row_blocks = max(1, target_blocks // col_blocks)
+    rows_per_block = max(64, -(-max(n, 1) // want_row_blocks))
+    row_blocks = -(-n // rows_per_block) if n else 0
+    return LaunchConfig(rows_per_block, row_blocks)
 
 
 _MAX_OWN = 16  # SC_MAX_OWN in sketch.cu: outputs per thread of the structured kernel
@@ -198,7 +221,7 @@ def _emulator() -> ctypes.CDLL:
         p = ctypes.POINTER(ctype)
         dp = ctypes.POINTER(ctypes.c_double)
         fn.argtypes = [p, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_int, ctypes.c_int, p, p, dp, ctypes.c_int,
-                       ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, dp]
+                       ctypes.c_int, ctypes.c_int, dp]
         fn.restype = None
     for name, ctype in (("emu_sketch_structured_f32", ctypes.c_float), ("emu_sketch_structured_f64", ctypes.c_double)):
         fn = getattr(lib, name)
@@ -242,7 +265,7 @@ def emulate_sketch(op, X: np.ndarray, weights: np.ndarray | None = None, *, conf
         cfg = config or launch_config(n, d, op.sketch_size, dtype.itemsize)
         fn = _emulator().emu_sketch_dense_f32 if dtype == np.float32 else _emulator().emu_sketch_dense_f64
         fn(ptr(X, ctype), *strides, n, d, ptr(omega, ctype), ptr(xi, ctype),
-           ptr(w, ctypes.c_double), op.sketch_size, int(op.quantize), cfg.threads, cfg.rows_per_block, cfg.tile,
+           ptr(w, ctypes.c_double), op.sketch_size, int(op.quantize), cfg.rows_per_block,
            ptr(out, ctypes.c_double))
     m = op.sketch_size
     weight = float(n) if w is None else float(w.sum())
@@ -333,6 +356,7 @@ def sketch_cupy(op, X: Any, weights: Any = None, *, chunk_rows: int = 1 << 22, f
     suffix = "f32" if dtype == np.float32 else "f64"
     kernel = module.get_function(f"sketch_{'structured' if structured else 'dense'}_{suffix}")
     reduce = module.get_function("reduce_partials")
+    box = module.get_function(f"data_box_{suffix}")
     if structured:
         signs, scales = cupy.asarray(op.signs, dtype=dtype), cupy.asarray(op.scales, dtype=dtype)
     else:
@@ -359,16 +383,26 @@ def sketch_cupy(op, X: Any, weights: Any = None, *, chunk_rows: int = 1 << 22, f
             cfg = launch_config(rows, d, m, dtype.itemsize)
             row_blocks = cfg.row_blocks
             partial = cupy.empty(row_blocks * 2 * m, dtype=cupy.float64)
-            kernel((-(-m // cfg.threads), cfg.row_blocks), (cfg.threads,),
+            kernel(cfg.grid(m), (_DENSE_THREADS,),
                    (xc, *strides, np.int32(rows), np.int32(d), omega, xi, wc, np.int32(m),
-                    np.int32(cfg.rows_per_block), np.int32(cfg.tile), np.int32(op.quantize), partial),
-                   shared_mem=cfg.shared_bytes(d, dtype.itemsize))
+                    np.int32(cfg.rows_per_block), np.int32(op.quantize), partial),
+                   shared_mem=dense_shared_bytes(dtype.itemsize))
         out = cupy.empty(2 * m, dtype=cupy.float64)
         reduce((-(-2 * m // 256),), (256,), (partial, np.int32(row_blocks), np.int32(2 * m), out))
         total += out
-        cupy.minimum(lower, xc.min(axis=0).astype(cupy.float64), out=lower)
-        cupy.maximum(upper, xc.max(axis=0).astype(cupy.float64), out=upper)
-        cupy.logical_and(finite, cupy.isfinite(xc).all(), out=finite)
+        # The box per row block in one read of the chunk (CuPy's min/max over
+        # axis 0 of a tall array took most of the sketch's time on an H200).
+        bcfg = box_launch_config(rows, d)
+        lo = cupy.empty(bcfg.row_blocks * d, dtype=cupy.float64)
+        hi = cupy.empty(bcfg.row_blocks * d, dtype=cupy.float64)
+        box((-(-d // 32), bcfg.row_blocks), (_BOX_THREADS,),
+            (xc, *strides, np.int32(rows), np.int32(d), np.int32(bcfg.rows_per_block), lo, hi),
+            shared_mem=2 * _BOX_THREADS * 8)
+        lo, hi = lo.reshape(bcfg.row_blocks, d).min(axis=0), hi.reshape(bcfg.row_blocks, d).max(axis=0)
+        cupy.minimum(lower, lo, out=lower)  # NaN propagates: the box of finite data is finite
+        cupy.maximum(upper, hi, out=upper)
+        cupy.logical_and(finite, cupy.isfinite(lo).all(), out=finite)
+        cupy.logical_and(finite, cupy.isfinite(hi).all(), out=finite)
 
     n_lanes = 1 if on_device else 2
     # Device input may still be being written on the caller's stream: use it.

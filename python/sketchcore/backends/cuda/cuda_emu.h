@@ -6,6 +6,7 @@
 #include <barrier>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <thread>
 #include <vector>
 
@@ -22,6 +23,7 @@ inline thread_local std::barrier<>* sc_emu_barrier = nullptr;
 #define __align__(n)
 #define SC_DECLARE_SHARED(name) unsigned char* name = sc_emu_shared_ptr
 #define SC_UNROLL
+#define SC_INF (std::numeric_limits<double>::infinity())
 
 inline void __syncthreads() { sc_emu_barrier->arrive_and_wait(); }
 inline void sincosf(float x, float* s, float* c) { *s = std::sin(x); *c = std::cos(x); }

@@ -4,32 +4,30 @@
 
 template <class T, class K>
 static void run(K kernel, const T* x, long long rs, long long cs, int n, int d, const T* omega, const T* dither,
-                const double* weights, int m, int quantize, int threads, int rows_per_block, int tile,
-                double* out) {
+                const double* weights, int m, int quantize, int rows_per_block, double* out) {
     const int row_blocks = n > 0 ? (n + rows_per_block - 1) / rows_per_block : 0;
     std::vector<double> partial((size_t)row_blocks * 2 * m, 0.0);
     if (row_blocks > 0) {
-        dim3 grid{(unsigned)((m + threads - 1) / threads), (unsigned)row_blocks, 1};
-        size_t shared = SC_MAX_TILE * sizeof(double) + (size_t)tile * d * sizeof(T);
-        sc_emu_launch(grid, dim3{(unsigned)threads, 1, 1}, shared, [&] {
-            kernel(x, rs, cs, n, d, omega, dither, weights, m, rows_per_block, tile, quantize, partial.data());
+        dim3 grid{(unsigned)((m + SC_BF - 1) / SC_BF), (unsigned)row_blocks, 1};
+        sc_emu_launch(grid, dim3{(unsigned)SC_DENSE_THREADS, 1, 1}, SC_DENSE_SHARED(T), [&] {
+            kernel(x, rs, cs, n, d, omega, dither, weights, m, rows_per_block, quantize, partial.data());
         });
     }
     const int m2 = 2 * m;
-    sc_emu_launch(dim3{(unsigned)((m2 + threads - 1) / threads), 1, 1}, dim3{(unsigned)threads, 1, 1}, 0,
+    sc_emu_launch(dim3{(unsigned)((m2 + 127) / 128), 1, 1}, dim3{128, 1, 1}, 0,
                   [&] { reduce_partials(partial.data(), row_blocks, m2, out); });
 }
 
 extern "C" void emu_sketch_dense_f32(const float* x, long long rs, long long cs, int n, int d, const float* omega,
-                                     const float* dither, const double* weights, int m, int quantize, int threads,
-                                     int rows_per_block, int tile, double* out) {
-    run<float>(sketch_dense_f32, x, rs, cs, n, d, omega, dither, weights, m, quantize, threads, rows_per_block, tile, out);
+                                     const float* dither, const double* weights, int m, int quantize,
+                                     int rows_per_block, double* out) {
+    run<float>(sketch_dense_f32, x, rs, cs, n, d, omega, dither, weights, m, quantize, rows_per_block, out);
 }
 
 extern "C" void emu_sketch_dense_f64(const double* x, long long rs, long long cs, int n, int d, const double* omega,
-                                     const double* dither, const double* weights, int m, int quantize, int threads,
-                                     int rows_per_block, int tile, double* out) {
-    run<double>(sketch_dense_f64, x, rs, cs, n, d, omega, dither, weights, m, quantize, threads, rows_per_block, tile, out);
+                                     const double* dither, const double* weights, int m, int quantize,
+                                     int rows_per_block, double* out) {
+    run<double>(sketch_dense_f64, x, rs, cs, n, d, omega, dither, weights, m, quantize, rows_per_block, out);
 }
 
 template <class T, class K>
@@ -107,10 +105,16 @@ extern "C" void emu_atom_objective_f64(const double* omega, const double* omega_
 #define SC_P(...) __VA_ARGS__
 
 #define SC_DENSE_PARAMS(T) SC_P(const T* x, long long rs, long long cs, int n, int d, const T* omega, const T* dither, \
-    const double* weights, int m, int rows_per_block, int tile, int quantize, double* partial)
-#define SC_DENSE_ARGS (x, rs, cs, n, d, omega, dither, weights, m, rows_per_block, tile, quantize, partial)
+    const double* weights, int m, int rows_per_block, int quantize, double* partial)
+#define SC_DENSE_ARGS (x, rs, cs, n, d, omega, dither, weights, m, rows_per_block, quantize, partial)
 SC_EMU_LAUNCHER(sketch_dense_f32, SC_DENSE_PARAMS(float), SC_DENSE_ARGS)
 SC_EMU_LAUNCHER(sketch_dense_f64, SC_DENSE_PARAMS(double), SC_DENSE_ARGS)
+
+#define SC_BOX_PARAMS(T) SC_P(const T* x, long long rs, long long cs, int n, int d, int rows_per_block, \
+    double* lower, double* upper)
+#define SC_BOX_ARGS (x, rs, cs, n, d, rows_per_block, lower, upper)
+SC_EMU_LAUNCHER(data_box_f32, SC_BOX_PARAMS(float), SC_BOX_ARGS)
+SC_EMU_LAUNCHER(data_box_f64, SC_BOX_PARAMS(double), SC_BOX_ARGS)
 
 #define SC_STRUCT_PARAMS(T) SC_P(const T* x, long long rs, long long cs, int n, int d, int p, const T* signs, \
     const T* scales, const T* dither, const double* weights, int m, int rows_per_block, int quantize, double* partial)

@@ -5,12 +5,19 @@
 // harness the tests run on machines without a GPU. The kernels therefore use
 // no warp-synchronous tricks: the only synchronisation is __syncthreads.
 //
-// Layout: grid (ceil(m / blockDim.x), row_blocks); each thread owns one
-// frequency j and walks the rows [blockIdx.y * rows_per_block, ...) in tiles
-// of `tile` rows staged in shared memory (X tile: tile x d, weights: tile).
+// Dense layout, blocked like a matrix product: a block of SC_DENSE_THREADS =
+// SC_GX x SC_GY threads computes the phases of SC_BF = SC_GX * SC_TF
+// frequencies for SC_BR = SC_GY * SC_TR rows at a time, each thread a
+// SC_TR x SC_TF tile of them in registers (its rows ty * SC_TR + p, its
+// frequencies tx + q * SC_GX). The inner product over the d features runs
+// SC_KD features at a time from shared memory (the X tile transposed and the
+// Omega tile), so each thread reads SC_TR + SC_TF values per SC_TR * SC_TF
+// multiply-adds. Grid: (ceil(m / SC_BF), row_blocks); a block walks the rows
+// [blockIdx.y * rows_per_block, ...) (a multiple of SC_BR rows).
 // Phases t = x . omega_j + xi_j are computed in the input precision, sin/cos
 // with the accurate sincosf/sincos (no fast-math intrinsics), and
-// accumulated in float64. Each block writes its partial sums to
+// accumulated in float64; the SC_GY row groups are added in a fixed order
+// at the end. Each block writes its partial sums to
 // partial[blockIdx.y][0|1][j]; reduce_partials adds them in block order, so
 // the result does not depend on scheduling.
 
@@ -19,65 +26,163 @@
 // Loops over a compile-time count, unrolled so the arrays they index stay in
 // registers (a runtime-indexed local array spills to local memory).
 #define SC_UNROLL _Pragma("unroll")
+#define SC_INF __longlong_as_double(0x7ff0000000000000LL)
 #endif
 
-#define SC_MAX_TILE 32
+#define SC_GX 32                       /* threads along frequencies */
+#define SC_GY 4                        /* threads along rows */
+#define SC_TF 4                        /* frequencies per thread */
+#define SC_TR 8                        /* rows per thread */
+#define SC_KD 16                       /* features staged per step */
+#define SC_BF (SC_GX * SC_TF)          /* frequencies per block: 128 */
+#define SC_BR (SC_GY * SC_TR)          /* rows per tile: 32 */
+#define SC_XS (SC_BR + 4)              /* padded row of the transposed X tile */
+#define SC_DENSE_THREADS (SC_GX * SC_GY)
+
+// Shared memory of the dense kernel for element type T, in bytes:
+// X tile [SC_KD][SC_XS] and Omega tile [SC_KD][SC_BF] (T), then the row
+// weights [SC_BR] and the row groups' sums [SC_GY][2][SC_BF] (double).
+#define SC_DENSE_SHARED(T) \
+    (sizeof(T) * (SC_KD * SC_XS + SC_KD * SC_BF) + sizeof(double) * (SC_BR + SC_GY * 2 * SC_BF))
 
 #define SC_SKETCH_KERNEL(NAME, T, SINCOS)                                                        \
 extern "C" __global__ void NAME(                                                                 \
     const T* __restrict__ x, long long row_stride, long long col_stride, int n, int d,          \
     const T* __restrict__ omega, const T* __restrict__ dither, const double* __restrict__ weights, \
-    int m, int rows_per_block, int tile, int quantize, double* __restrict__ partial)            \
+    int m, int rows_per_block, int quantize, double* __restrict__ partial)                      \
 {                                                                                                \
     SC_DECLARE_SHARED(sc_smem);                                                                  \
-    double* ws = reinterpret_cast<double*>(sc_smem);                                             \
-    T* xs = reinterpret_cast<T*>(sc_smem + SC_MAX_TILE * sizeof(double));                        \
-    const int j = blockIdx.x * blockDim.x + threadIdx.x;                                         \
+    T* xs = reinterpret_cast<T*>(sc_smem);                 /* [SC_KD][SC_XS] */                  \
+    T* os = xs + SC_KD * SC_XS;                            /* [SC_KD][SC_BF] */                  \
+    double* ws = reinterpret_cast<double*>(os + SC_KD * SC_BF); /* [SC_BR] */                    \
+    double* red = ws + SC_BR;                              /* [SC_GY][2][SC_BF] */               \
+    const int tx = threadIdx.x % SC_GX, ty = threadIdx.x / SC_GX;                                \
+    const int j0 = blockIdx.x * SC_BF;                                                           \
     const long long row0 = (long long)blockIdx.y * rows_per_block;                               \
     long long row_end = row0 + rows_per_block;                                                   \
     if (row_end > n) row_end = n;                                                                \
-    const T xi = (j < m && dither != 0) ? dither[j] : (T)0;                                      \
-    double acc_cos = 0.0, acc_sin = 0.0;                                                         \
-    for (long long r0 = row0; r0 < row_end; r0 += tile) {                                        \
-        int rows = (int)((row_end - r0) < tile ? (row_end - r0) : tile);                         \
-        for (int k = threadIdx.x; k < rows * d; k += blockDim.x) {                               \
-            int r = k / d, l = k - r * d;                                                        \
-            xs[k] = x[(r0 + r) * row_stride + (long long)l * col_stride];                        \
+    T xi[SC_TF];                                                                                 \
+    double acc_cos[SC_TF], acc_sin[SC_TF];                                                       \
+    SC_UNROLL for (int q = 0; q < SC_TF; ++q) {                                                  \
+        const int j = j0 + tx + q * SC_GX;                                                       \
+        xi[q] = (j < m && dither != 0) ? dither[j] : (T)0;                                       \
+        acc_cos[q] = 0.0;                                                                        \
+        acc_sin[q] = 0.0;                                                                        \
+    }                                                                                            \
+    for (long long r0 = row0; r0 < row_end; r0 += SC_BR) {                                       \
+        const int rows = (int)((row_end - r0) < SC_BR ? (row_end - r0) : SC_BR);                 \
+        T t[SC_TR][SC_TF];                                                                       \
+        SC_UNROLL for (int p = 0; p < SC_TR; ++p) {                                              \
+            SC_UNROLL for (int q = 0; q < SC_TF; ++q) t[p][q] = xi[q];                           \
         }                                                                                        \
-        for (int r = threadIdx.x; r < rows; r += blockDim.x)                                     \
-            ws[r] = weights != 0 ? weights[r0 + r] : 1.0;                                        \
-        __syncthreads();                                                                         \
-        if (j < m) {                                                                             \
-            /* fixed trip counts (guarded by r < rows): t stays in registers */                  \
-            T t[SC_MAX_TILE];                                                                    \
-            SC_UNROLL for (int r = 0; r < SC_MAX_TILE; ++r) t[r] = xi;                           \
-            for (int l = 0; l < d; ++l) {                                                        \
-                const T w = omega[(long long)l * m + j];                                         \
-                SC_UNROLL for (int r = 0; r < SC_MAX_TILE; ++r)                                  \
-                    if (r < rows) t[r] += xs[r * d + l] * w;                                     \
+        for (int l0 = 0; l0 < d; l0 += SC_KD) {                                                  \
+            const int kd = d - l0 < SC_KD ? d - l0 : SC_KD;                                      \
+            /* consecutive threads read consecutive features of a row (coalesced) */             \
+            for (int k = threadIdx.x; k < SC_BR * SC_KD; k += SC_DENSE_THREADS) {                \
+                const int r = k / SC_KD, l = k - r * SC_KD;                                      \
+                xs[l * SC_XS + r] = (r < rows && l < kd)                                         \
+                    ? x[(r0 + r) * row_stride + (long long)(l0 + l) * col_stride] : (T)0;        \
             }                                                                                    \
-            SC_UNROLL for (int r = 0; r < SC_MAX_TILE; ++r) {                                    \
-                if (r >= rows) continue;                                                         \
+            for (int k = threadIdx.x; k < SC_KD * SC_BF; k += SC_DENSE_THREADS) {                \
+                const int l = k / SC_BF, f = k - l * SC_BF;                                      \
+                os[k] = (l < kd && j0 + f < m) ? omega[(long long)(l0 + l) * m + j0 + f] : (T)0; \
+            }                                                                                    \
+            __syncthreads();                                                                     \
+            for (int l = 0; l < kd; ++l) {                                                       \
+                T xv[SC_TR], ov[SC_TF];                                                          \
+                SC_UNROLL for (int p = 0; p < SC_TR; ++p) xv[p] = xs[l * SC_XS + ty * SC_TR + p]; \
+                SC_UNROLL for (int q = 0; q < SC_TF; ++q) ov[q] = os[l * SC_BF + tx + q * SC_GX]; \
+                SC_UNROLL for (int p = 0; p < SC_TR; ++p) {                                      \
+                    SC_UNROLL for (int q = 0; q < SC_TF; ++q) t[p][q] += xv[p] * ov[q];          \
+                }                                                                                \
+            }                                                                                    \
+            __syncthreads();                                                                     \
+        }                                                                                        \
+        for (int r = threadIdx.x; r < SC_BR; r += SC_DENSE_THREADS)                              \
+            ws[r] = r < rows ? (weights != 0 ? weights[r0 + r] : 1.0) : 0.0;                     \
+        __syncthreads();                                                                         \
+        SC_UNROLL for (int p = 0; p < SC_TR; ++p) {                                              \
+            const int r = ty * SC_TR + p;                                                        \
+            if (r >= rows) continue;                                                             \
+            const double w = ws[r];                                                              \
+            SC_UNROLL for (int q = 0; q < SC_TF; ++q) {                                          \
                 T s, c;                                                                          \
-                SINCOS(t[r], &s, &c);                                                            \
+                SINCOS(t[p][q], &s, &c);                                                         \
                 if (quantize) {                                                                  \
                     s = s < (T)0 || (s == (T)0 && signbit(s)) ? (T)-1 : (T)1;                    \
                     c = c < (T)0 || (c == (T)0 && signbit(c)) ? (T)-1 : (T)1;                    \
                 }                                                                                \
-                acc_cos += ws[r] * (double)c;                                                    \
-                acc_sin += ws[r] * (double)s;                                                    \
+                acc_cos[q] += w * (double)c;                                                     \
+                acc_sin[q] += w * (double)s;                                                     \
             }                                                                                    \
         }                                                                                        \
-        __syncthreads();                                                                         \
+        __syncthreads(); /* ws is rewritten by the next tile */                                  \
     }                                                                                            \
-    if (j < m) {                                                                                 \
-        partial[((long long)blockIdx.y * 2) * m + j] = acc_cos;                                  \
-        partial[((long long)blockIdx.y * 2 + 1) * m + j] = acc_sin;                              \
+    SC_UNROLL for (int q = 0; q < SC_TF; ++q) {                                                  \
+        red[(ty * 2) * SC_BF + tx + q * SC_GX] = acc_cos[q];                                     \
+        red[(ty * 2 + 1) * SC_BF + tx + q * SC_GX] = acc_sin[q];                                 \
+    }                                                                                            \
+    __syncthreads();                                                                             \
+    for (int k = threadIdx.x; k < 2 * SC_BF; k += SC_DENSE_THREADS) {                            \
+        const int c = k / SC_BF, f = k - c * SC_BF;                                              \
+        if (j0 + f >= m) continue;                                                               \
+        double v = 0.0;                                                                          \
+        for (int g = 0; g < SC_GY; ++g) v += red[(g * 2 + c) * SC_BF + f]; /* fixed order */     \
+        partial[((long long)blockIdx.y * 2 + c) * m + j0 + f] = v;                               \
     }                                                                                            \
 }
 
 SC_SKETCH_KERNEL(sketch_dense_f32, float, sincosf)
 SC_SKETCH_KERNEL(sketch_dense_f64, double, sincos)
+
+// The data box: per row block, the smallest and largest value of each
+// feature. NaN is sticky (a NaN makes both bounds NaN) and infinities show as
+// such, so a box of finite numbers is the finiteness check too: one read of
+// X instead of three reductions. Grid (ceil(d / SC_GX), row_blocks),
+// SC_BOX_THREADS threads: tx picks the feature (consecutive threads read
+// consecutive features of a row), ty the rows ty, ty + SC_BOX_LANES, ...;
+// the lanes are combined in a fixed order.
+#define SC_BOX_THREADS 256
+#define SC_BOX_LANES (SC_BOX_THREADS / SC_GX)
+#define SC_BOX_SHARED (2 * SC_BOX_THREADS * sizeof(double))
+
+#define SC_BOX_KERNEL(NAME, T)                                                                   \
+extern "C" __global__ void NAME(                                                                 \
+    const T* __restrict__ x, long long row_stride, long long col_stride, int n, int d,          \
+    int rows_per_block, double* __restrict__ lower, double* __restrict__ upper)                  \
+{                                                                                                \
+    SC_DECLARE_SHARED(sc_smem);                                                                  \
+    double* lo_s = reinterpret_cast<double*>(sc_smem);      /* [SC_BOX_LANES][SC_GX] */          \
+    double* hi_s = lo_s + SC_BOX_THREADS;                                                        \
+    const int tx = threadIdx.x % SC_GX, ty = threadIdx.x / SC_GX;                                \
+    const int c = blockIdx.x * SC_GX + tx;                                                       \
+    const long long row0 = (long long)blockIdx.y * rows_per_block;                               \
+    long long row_end = row0 + rows_per_block;                                                   \
+    if (row_end > n) row_end = n;                                                                \
+    T lo = (T)SC_INF, hi = -(T)SC_INF;                                                           \
+    if (c < d)                                                                                   \
+        for (long long r = row0 + ty; r < row_end; r += SC_BOX_LANES) {                          \
+            const T v = x[r * row_stride + (long long)c * col_stride];                           \
+            lo = (v < lo || v != v) ? v : lo;                                                    \
+            hi = (v > hi || v != v) ? v : hi;                                                    \
+        }                                                                                        \
+    lo_s[ty * SC_GX + tx] = (double)lo;                                                          \
+    hi_s[ty * SC_GX + tx] = (double)hi;                                                          \
+    __syncthreads();                                                                             \
+    if (ty == 0 && c < d) {                                                                      \
+        double a = lo_s[tx], b = hi_s[tx];                                                       \
+        for (int g = 1; g < SC_BOX_LANES; ++g) {                                                 \
+            const double u = lo_s[g * SC_GX + tx], w = hi_s[g * SC_GX + tx];                     \
+            a = (u < a || u != u) ? u : a;                                                       \
+            b = (w > b || w != w) ? w : b;                                                       \
+        }                                                                                        \
+        lower[(long long)blockIdx.y * d + c] = a;                                                \
+        upper[(long long)blockIdx.y * d + c] = b;                                                \
+    }                                                                                            \
+}
+
+SC_BOX_KERNEL(data_box_f32, float)
+SC_BOX_KERNEL(data_box_f64, double)
 
 // out[k] = sum over row blocks b (in order) of partial[b][k], k < 2m.
 extern "C" __global__ void reduce_partials(const double* __restrict__ partial, int row_blocks, int m2,
