@@ -471,7 +471,9 @@ def test_fit_reports_the_adaptation_to_stored_frames(audio, tmp_path, capsys):
     capsys.readouterr()
     assert main(["fit", "gmm", str(sketch), "-k", "2", "--replicates", "1", "-o", str(tmp_path / "a.json")]) == 0
     out = capsys.readouterr().out
-    assert f"the sketch's {stored} stored frames" in out
+    assert f"the sketch's {stored} stored frames" in out and "decoded by CL-OMPR in" in out
+    assert main(["fit", "gmm", str(sketch), "-k", "2", "--replicates", "2", "-o", str(tmp_path / "c.json")]) == 0
+    assert re.search(r"decoded by (CL-OMPR|hierarchical splitting) in", capsys.readouterr().out)
     assert main(["fit", "gmm", str(sketch), "-k", "2", "--replicates", "1", "--no-adapt",
                  "-o", str(tmp_path / "b.json")]) == 0
     assert "decoded from the sketch alone" in capsys.readouterr().out

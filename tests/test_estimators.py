@@ -327,8 +327,9 @@ def test_verbose_reports_through_logging(caplog, capsys):
     with caplog.at_level("INFO", logger="sketchcore"):
         CompressiveKMeans(2, n_replicates=2, verbose=1, random_state=0).fit(X)
     replicates = [r for r in caplog.records if "replicate" in r.getMessage()]
+    # K = 4 density components, stored rows: the replicates alternate between the two decoders
     assert [r.getMessage() for r in replicates] == ["CompressiveKMeans: replicate 1/2 (clompr)",
-                                                    "CompressiveKMeans: replicate 2/2 (clompr)"]
+                                                    "CompressiveKMeans: replicate 2/2 (split)"]
     assert any("relative residual" in r.getMessage() for r in caplog.records)
     assert capsys.readouterr().out == ""
 
@@ -365,9 +366,13 @@ def test_large_k_recovers_components(method):
 
 def test_verbose_decode_draws_a_progress_bar_of_the_steps(capsys):
     X, _ = make_mixture(600, 4, 3, random_state=1)
-    CompressiveGMM(3, n_replicates=2, random_state=0, verbose=1).fit(X)
+    CompressiveGMM(3, n_replicates=2, method="clompr", random_state=0, verbose=1).fit(X)
     err = capsys.readouterr().err
     # CL-OMPR: 2K steps per replicate, counted to the end, with the residual.
     assert "CompressiveGMM decode" in err and "12/12" in err and "residual=" in err
+    # "auto" alternates with splitting, whose step count depends on the data: no total.
+    CompressiveGMM(3, n_replicates=2, random_state=0, verbose=1).fit(X)
+    err = capsys.readouterr().err
+    assert "CompressiveGMM decode" in err and "residual=" in err and "/12" not in err
     CompressiveGMM(3, n_replicates=2, random_state=0).fit(X)
     assert capsys.readouterr().err == ""

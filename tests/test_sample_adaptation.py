@@ -419,3 +419,52 @@ def test_adaptation_work_is_bounded_whatever_the_sample_capacity(monkeypatch):
     assert len(big.samples) == 10_000
     CompressiveGMM(2, n_replicates=1, random_state=0).fit_sketch(big)
     assert seen == [estimators.MAX_ADAPTATION_ROWS]
+
+
+def _collapsing(decode, calls, name):
+    """``decode``, but its mixture collapsed onto its first component, with a
+    residual reported ten times smaller (so the residual alone would pick it)."""
+
+    def wrapped(z, model, k, **kwargs):
+        calls.append(name)
+        res = decode(z, model, k, **kwargs)
+        means = np.repeat(res.means[:1], len(res.means), axis=0)
+        variances = None if res.variances is None else np.repeat(res.variances[:1], len(res.means), axis=0)
+        return type(res)(means, variances, res.weights, res.residual / 10, res.n_atoms_iterations)
+
+    return wrapped
+
+
+@pytest.mark.parametrize("broken", ["clompr", "split"])
+def test_auto_keeps_the_decoder_whose_adapted_mixture_scores_better(monkeypatch, broken):
+    """Up to 15 components, with stored rows, the replicates alternate
+    between CL-OMPR and splitting and the adapted mixtures are compared by
+    cross-validation on the rows: a decoder whose mixture collapsed onto one
+    point loses, however small the residual it reports. (k-means adapts by
+    MAP steps only, which cannot separate identical components.)"""
+    from sketchcore.learning import estimators
+
+    calls: list[str] = []
+    attr = {"clompr": "clompr", "split": "split_decode"}[broken]
+    monkeypatch.setattr(estimators, attr, _collapsing(getattr(estimators, attr), calls, broken))
+    X, y = make_mixture(6000, 4, 3, random_state=0)
+    est = CompressiveKMeans(3, random_state=0).fit(X)  # a density of 6 components
+    assert calls == [broken] * (2 if broken == "clompr" else 1)  # replicates: clompr, split, clompr
+    assert est.decoder_ == {"clompr": "split", "split": "clompr"}[broken]
+    monkeypatch.undo()
+    ok = CompressiveKMeans(3, random_state=0).fit(X)
+    assert est.score(X) >= 1.01 * ok.score(X)  # scores are -SSE: within 1% of the undisturbed fit
+
+
+@pytest.mark.parametrize("kwargs", [{"sample_relevance": None}, {"method": "clompr"}, {"n_replicates": 1},
+                                    {"sample_relevance": 4.0}])
+def test_auto_uses_clompr_alone_without_a_cross_validation_on_rows(monkeypatch, kwargs):
+    from sketchcore.learning import estimators
+
+    calls: list[str] = []
+    monkeypatch.setattr(estimators, "split_decode", _collapsing(estimators.split_decode, calls, "split"))
+    X, _ = make_mixture(3000, 4, 3, random_state=0)
+    est = CompressiveGMM(3, random_state=0, **kwargs).fit(X)
+    assert calls == [] and est.decoder_ == "clompr"
+    weighted = CompressiveGMM(3, random_state=0).fit(X, sample_weight=np.linspace(0.5, 2.0, len(X)))
+    assert calls == [] and weighted.decoder_ == "clompr"  # a weighted sketch's rows are no uniform sample

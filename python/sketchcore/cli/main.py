@@ -178,7 +178,8 @@ def _fit(args: argparse.Namespace) -> int:
                features=sk.metadata.get("features"),
                metadata={"sketch": {"file": str(args.sketch), "fingerprint": sk.fingerprint, "count": sk.count}})
     print(f"{args.model} with {args.components} components from {sk.count} frames "
-          f"(decoded in {est.decode_time_:.2f} s, relative residual {est.residual_:.4f})")
+          f"(decoded by {_DECODER_NAMES.get(est.decoder_, est.decoder_)} in {est.decode_time_:.2f} s, "
+          f"relative residual {est.residual_:.4f})")
     print(_adaptation_line(est, 0 if target.samples is None else len(target.samples)))
     print(f"{'component':>9}  {'weight':>7}  {'mean (first 4 features)':<40}")
     for i in np.argsort(-est.weights_):
@@ -186,6 +187,9 @@ def _fit(args: argparse.Namespace) -> int:
         print(f"{i:>9}  {est.weights_[i]:7.3f}  {head}")
     print(f"wrote {args.output}")
     return 0
+
+
+_DECODER_NAMES = {"clompr": "CL-OMPR", "split": "hierarchical splitting", "batch": "batched CL-OMPR"}
 
 
 def _adaptation_line(est: Any, rows: int) -> str:

@@ -32,6 +32,7 @@ from sketchcore.learning.mixture_kmeans import kmeans_of_mixture
 from sketchcore.learning.sample_adaptation import (
     ADAPTATIONS,
     MAP_ADAPTATIONS,
+    MIN_GAIN,
     Adaptation,
     Mixture,
     adapt,
@@ -60,7 +61,9 @@ _START_POOL = 1000
 #: With method="auto", CL-OMPR up to this many components, hierarchical splitting above
 #: (with merge moves, splitting matched CL-OMPR at K = 16 and 32 in half the time). Below,
 #: splitting did better on real MFCC frames (K = 10) and worse on the demo's synthetic
-#: corpus (K = 8; docs/performance.rst), so CL-OMPR stays.
+#: corpus (K = 8; docs/performance.rst): there, when the sketch carries rows to
+#: cross-validate on, the replicates alternate between the two decoders and the
+#: adapted mixture with the better held-out likelihood on the rows is kept.
 AUTO_SPLIT_THRESHOLD = 15
 
 #: sigma="auto" with sparse operators: this fraction of the within-cluster scale.
@@ -219,15 +222,19 @@ class _CompressiveMixture(BaseEstimator):
         z = sketch.z
         k = self._n_components(op)
         self._check_components(k, sketch)
-        best: DecodeResult | None = None
         t0 = time.perf_counter()
 
         method = self.method
         if method == "auto":
             method = "clompr" if k <= AUTO_SPLIT_THRESHOLD else "split"
+        # Below the threshold neither decoder was better everywhere: with rows
+        # to cross-validate on, odd replicates split and the adapted mixtures
+        # of both decoders' best replicates are compared on the rows.
+        both = (self.method == "auto" and method == "clompr" and self.n_replicates > 1
+                and self.sample_relevance == "cv" and self._rows_usable(sketch))
         # CL-OMPR reports 2K steps per replicate; the other decoders a number
         # that depends on the data (the bar then counts without a total).
-        per_replicate = (2 * k if k > 1 else 1) if method == "clompr" else None
+        per_replicate = (2 * k if k > 1 else 1) if method == "clompr" and not both else None
         bar = self._progress_bar(None if per_replicate is None else per_replicate * self.n_replicates)
 
         def report(it: int, residual: float) -> None:
@@ -236,17 +243,19 @@ class _CompressiveMixture(BaseEstimator):
                 bar.update(1)
                 bar.set_postfix(residual=f"{residual:.4f}", refresh=False)
 
-        decode: Callable[..., DecodeResult] = clompr
-        if method == "split":
-            decode = functools.partial(split_decode, n_polish=self._split_polish_rounds(op))
-        elif method == "batch":
-            decode = batch_clompr
+        decoders: dict[str, Callable[..., DecodeResult]] = {
+            "clompr": clompr,
+            "split": functools.partial(split_decode, n_polish=self._split_polish_rounds(op)),
+            "batch": batch_clompr,
+        }
+        best_of: dict[str, DecodeResult] = {}  # each decoder's smallest residual
         # Small dense products: BLAS threads only add overhead here.
         with threadpool_limits(1, "blas"), _closing(bar):
             for rep in range(self.n_replicates):
+                name = "split" if both and rep % 2 == 1 else method
                 if self.verbose:
-                    logger.info("%s: replicate %d/%d (%s)", type(self).__name__, rep + 1, self.n_replicates, method)
-                result = decode(
+                    logger.info("%s: replicate %d/%d (%s)", type(self).__name__, rep + 1, self.n_replicates, name)
+                result = decoders[name](
                     z,
                     model,
                     k,
@@ -257,36 +266,58 @@ class _CompressiveMixture(BaseEstimator):
                     max_iter=self.max_iter,
                     callback=report if self.verbose else None,
                 )
-                if best is None or result.residual < best.residual:
-                    best = result
-        assert best is not None  # n_replicates >= 1
+                if name not in best_of or result.residual < best_of[name].residual:
+                    best_of[name] = result
         self.decode_time_ = time.perf_counter() - t0
         self.sketch_ = sketch
         self.operator_ = op
-        self.residual_ = best.residual
-        self.n_iter_ = best.n_atoms_iterations
         self.n_features_in_ = op.dim
         self.sample_relevance_: float | None = None
         self.feature_variance_scale_: np.ndarray | None = None
         self.adaptation_: Adaptation | None = None
+        # Without a comparison on rows, the smallest residual wins.
+        self.decoder_, best = min(best_of.items(), key=lambda item: item[1].residual)
         if best.variances is not None:
-            best = self._adapt_to_sample(best, sketch, (var_lower, var_upper), rng)
-        self._set_result(best, rng)
+            # Both decoders' mixtures are adapted with the same folds (one seed),
+            # so their cross-validated scores compare row for row.
+            seed = int(rng.randint(0, 2**31 - 1))
+            adapted = {name: self._adapt_to_sample(res, sketch, (var_lower, var_upper), seed)
+                       for name, res in (best_of.items() if both else [(self.decoder_, best)])}
+            # CL-OMPR unless the other gains 0.1 nats per row (the adaptation's threshold).
+            name = max(adapted, key=lambda n: adapted[n][4] + (MIN_GAIN if n == "clompr" else 0.0))
+            if not np.isfinite(adapted[name][4]):
+                name = self.decoder_
+            self.decoder_ = name
+            best = best_of[name]
+            adapted_result, self.adaptation_, relevance, self.feature_variance_scale_, _ = adapted[name]
+            self.sample_relevance_ = relevance
+        else:
+            adapted_result = best
+        self.residual_ = best.residual
+        self.n_iter_ = best.n_atoms_iterations
+        self._set_result(adapted_result, rng)
 
     def _split_polish_rounds(self, op: Any) -> int | None:
         """Replacement rounds after hierarchical splitting (None: the
         decoder's default, ceil(log2 K) + 2)."""
         return None
 
-    def _sample_rows(self, sketch: Sketch, gen: np.random.Generator) -> np.ndarray | None:
-        """The sketch's stored rows the model may be adapted to: None when
+    def _rows_usable(self, sketch: Sketch) -> bool:
+        """Whether the model is adapted to the sketch's stored rows: not with
         ``sample_relevance=None``, when there are none, or when the sketch is
         weighted or decayed (its sample is then not a uniform sample of what
-        it describes); at most MAX_ADAPTATION_ROWS of them (a uniform subset)."""
+        it describes)."""
         rows = sketch.samples
         uniform = (sketch.decay == 1.0 and sketch.max_weight is not None
                    and abs(sketch.max_weight * sketch.count - sketch.weight) <= 1e-9 * sketch.weight)
-        if self.sample_relevance is None or rows is None or len(rows) == 0 or not uniform:
+        return self.sample_relevance is not None and rows is not None and len(rows) > 0 and uniform
+
+    def _sample_rows(self, sketch: Sketch, gen: np.random.Generator) -> np.ndarray | None:
+        """The sketch's stored rows the model may be adapted to (None when
+        :meth:`_rows_usable` says no); at most MAX_ADAPTATION_ROWS of them (a
+        uniform subset)."""
+        rows = sketch.samples
+        if rows is None or not self._rows_usable(sketch):
             return None
         if len(rows) > MAX_ADAPTATION_ROWS:
             # Bounded work (50 MAP fits in the cross-validation) whatever the sample capacity.
@@ -294,32 +325,35 @@ class _CompressiveMixture(BaseEstimator):
         return rows
 
     def _adapt_to_sample(self, result: DecodeResult, sketch: Sketch, var_bounds: tuple[np.ndarray, np.ndarray],
-                         rng: np.random.RandomState) -> DecodeResult:
+                         seed: int) -> tuple[DecodeResult, Adaptation | None, float | None, np.ndarray | None, float]:
         """The decoded mixture adapted to the rows the sketch carries
-        (:mod:`~sketchcore.learning.sample_adaptation`); sets
-        ``adaptation_``, ``sample_relevance_`` (inf: no MAP step) and
-        ``feature_variance_scale_`` when an adaptation was made (the caller
-        sets them to None beforehand).
+        (:mod:`~sketchcore.learning.sample_adaptation`): (the adapted result,
+        the adaptation or None, its relevance (inf: no MAP step) or None,
+        the per-feature variance scales or None, and the chosen adaptation's
+        cross-validated log-likelihood per held-out row, NaN without
+        cross-validation). ``seed`` fixes the row subset, the folds and the
+        refits.
 
         Only an unweighted, undecayed sketch's sample is a uniform sample of
         what the sketch describes; other sketches keep the decoded mixture.
         """
-        gen = np.random.default_rng(rng.randint(0, 2**31 - 1))
+        gen = np.random.default_rng(seed)
         rows = self._sample_rows(sketch, gen)
         if rows is None:
-            return result
+            return result, None, None, None, np.nan
         assert result.variances is not None
         prior = Mixture(result.weights, result.means, result.variances)
+        score = np.nan
         if self.sample_relevance == "cv":
-            chosen, _ = choose_adaptation(prior, rows, var_bounds, gen, candidates=self._adaptations)
+            candidates = self._adaptations
+            chosen, scores = choose_adaptation(prior, rows, var_bounds, gen, candidates=candidates)
+            score = float(scores[candidates.index(chosen)])
         else:
             chosen = Adaptation(False, float(self.sample_relevance))
         adapted, scale = adapt(prior, rows, chosen, var_bounds, gen)
-        self.adaptation_ = chosen
-        self.sample_relevance_ = float(chosen.relevance)
-        self.feature_variance_scale_ = scale if chosen.scale else None
-        return DecodeResult(adapted.means, adapted.variances, adapted.weights, result.residual,
-                            result.n_atoms_iterations)
+        return (DecodeResult(adapted.means, adapted.variances, adapted.weights, result.residual,
+                             result.n_atoms_iterations),
+                chosen, float(chosen.relevance), scale if chosen.scale else None, score)
 
     def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None, *, decode: bool = True):
         """Adds a chunk of data to the sketch; decodes the model unless ``decode=False``.
@@ -459,20 +493,28 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
         held-out log-likelihood falls tens of nats per frame below EM's);
         "structured": fast Walsh-Hadamard blocks, O(m log d) per sample.
     n_replicates : int, default=3
-        Independent decoding runs; the smallest residual wins.
+        Independent decoding runs; the smallest residual wins (see
+        ``method`` for the comparison of two decoders on the stored rows).
     method : {"auto", "clompr", "split", "batch"}, default="auto"
         "clompr": CL-OMPR (2K greedy steps, each with a joint refinement).
         "split": compressive hierarchical splitting (log2 K levels of
         splits proposed from the sketch's sample points, one joint
         refinement, batched replacement rounds, merge moves). "batch":
         CL-OMPR adding atoms in doubling batches. "auto": "clompr" up to
-        :data:`AUTO_SPLIT_THRESHOLD` (15) components, "split" above.
+        :data:`AUTO_SPLIT_THRESHOLD` (15) components, "split" above; up to
+        15, when the model is adapted by cross-validation to rows the sketch
+        carries (``sample_relevance="cv"``, ``n_replicates`` >= 2), the
+        replicates alternate between "clompr" and "split" and the adapted
+        mixture with the better cross-validated log-likelihood on those rows
+        is kept ("clompr" unless "split" gains 0.1 nats per row; neither
+        decoder was the better on every data set measured).
         "clompr" and "split" reach the same quality on the test suite's
         mixtures, "split" in about half the time from K = 16 on; "batch" is
         faster still but less reliable at large K
         (``python examples/benchmark_large_k.py`` compares them).
     max_iter : int, default=300
-        L-BFGS-B iterations per optimisation.
+        L-BFGS-B iterations per optimisation (CL-OMPR's search for a new
+        atom stops at 120).
     n_starts : int, default=64
         Candidate starting points scored for each new atom.
     random_state : int, RandomState or None
@@ -538,6 +580,8 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
     operator_ : SketchOperator
     residual_ : float
         ||z - A alpha|| / ||z|| of the kept replicate (before adaptation).
+    decoder_ : str
+        The decoder of the kept replicate: "clompr", "split" or "batch".
     sample_relevance_ : float or None
         Relevance of the MAP step the density model was adapted with (inf:
         none; 0 for a refit; None: no adaptation).
@@ -740,7 +784,7 @@ class CompressiveGMM(DensityMixin, _CompressiveMixture):
         Diagonal variances.
     weights_ : ndarray (n_components,)
     precisions_cholesky_ : ndarray (n_components, n_features)
-    sketch_, operator_, residual_, n_features_in_, sketch_time_, decode_time_
+    sketch_, operator_, residual_, decoder_, n_features_in_, sketch_time_, decode_time_
         As in :class:`CompressiveKMeans`.
     sample_relevance_, feature_variance_scale_, adaptation_
         The adaptation to the sketch's stored rows, as in :class:`CompressiveKMeans`.

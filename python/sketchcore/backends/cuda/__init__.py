@@ -240,8 +240,12 @@ def _emulator() -> ctypes.CDLL:
     return lib
 
 
-def emulate_sketch(op, X: np.ndarray, weights: np.ndarray | None = None, *, config: LaunchConfig | None = None):
-    """Sketch computed by the CUDA kernel source running on the CPU (tests)."""
+def emulate_sketch(op, X: np.ndarray, weights: np.ndarray | None = None, *,
+                   config: LaunchConfig | StructuredLaunch | None = None):
+    """Sketch computed by the CUDA kernel source running on the CPU (tests);
+    ``config``: the launch layout (a :class:`StructuredLaunch` for structured
+    operators, a :class:`LaunchConfig` for dense ones), default the one
+    :func:`sketch_cupy` uses."""
     X = as_data_matrix(X, op.dim)
     w = as_weights(weights, X.shape[0])
     n, d = X.shape
@@ -255,14 +259,15 @@ def emulate_sketch(op, X: np.ndarray, weights: np.ndarray | None = None, *, conf
         p = op.block_size
         signs = np.ascontiguousarray(op.signs, dtype=dtype)
         scales = np.ascontiguousarray(op.scales, dtype=dtype)
-        cfg = config or structured_launch_config(n, p, op.sketch_size, dtype.itemsize)
+        scfg = config if isinstance(config, StructuredLaunch) else structured_launch_config(
+            n, p, op.sketch_size, dtype.itemsize)
         fn = _emulator().emu_sketch_structured_f32 if dtype == np.float32 else _emulator().emu_sketch_structured_f64
         fn(ptr(X, ctype), *strides, n, d, p, ptr(signs, ctype), ptr(scales, ctype), ptr(xi, ctype),
-           ptr(w, ctypes.c_double), op.sketch_size, int(op.quantize), cfg.threads, cfg.rows_per_block,
+           ptr(w, ctypes.c_double), op.sketch_size, int(op.quantize), scfg.threads, scfg.rows_per_block,
            ptr(out, ctypes.c_double))
     else:
         omega = np.ascontiguousarray(op.frequencies, dtype=dtype)
-        cfg = config or launch_config(n, d, op.sketch_size, dtype.itemsize)
+        cfg = config if isinstance(config, LaunchConfig) else launch_config(n, d, op.sketch_size, dtype.itemsize)
         fn = _emulator().emu_sketch_dense_f32 if dtype == np.float32 else _emulator().emu_sketch_dense_f64
         fn(ptr(X, ctype), *strides, n, d, ptr(omega, ctype), ptr(xi, ctype),
            ptr(w, ctypes.c_double), op.sketch_size, int(op.quantize), cfg.rows_per_block,
