@@ -62,7 +62,8 @@ Measurements (K = 10 unless ``--k``; library defaults unless
   the relevance of the MAP step the adaptation chose, after "scaled," when
   it also scaled the variances per feature (inf: no MAP step), or "refit"
   when cross-validation chose the mixture fitted to the stored rows alone
-  (``--gmm-kwargs '{"sample_relevance": null}'`` decodes from the sketch alone).
+  (``--gmm-kwargs '{"sample_relevance": null}'`` decodes from the sketch alone);
+  "decoder" is the decoder whose mixture was kept (``decoder_``).
   The smallest fitted variance of each model is reported as "min var".
 - identification: per class, 80% of its files train one diagonal GMM
   (K = 16, ``--ident-k``); the remaining files' frames (concatenated in file
@@ -622,6 +623,7 @@ def run_gmm(X, Xte, d, k, args, seed):
         "relevance": cg.sample_relevance_ if _ok(t_c) else None,
         "variance_scaled": bool(_ok(t_c) and cg.feature_variance_scale_ is not None),
         "refit": bool(_ok(t_c) and cg.adaptation_ is not None and cg.adaptation_.refit),
+        "decoder": cg.decoder_ if _ok(t_c) else None,
         "minvar_sketch": float(np.min(cg.covariances_)) if _ok(t_c) else nan,
         "minvar_em": float(np.min(em.covariances_)) if _ok(t_e) else nan,
         "sketch_s": float(cg.sketch_time_) if _ok(t_c) else nan,
@@ -768,10 +770,10 @@ def report(res: dict) -> str:
     if res["gmm"]:
         out.append(f"\n## diagonal GMM (K = {res['meta']['k']}; mean held-out log-likelihood per frame, nats)\n")
         out.append(md_table(
-            ["set", "d", "N", "m", "LL sketch", "LL EM", "sketch - EM", "LL anchor (n)", "sketch - anchor", "r",
-             "min var sketch / EM", "sketch s", "decode s", "fit s", "EM s"],
+            ["set", "d", "N", "m", "LL sketch", "LL EM", "sketch - EM", "LL anchor (n)", "sketch - anchor",
+             "decoder", "r", "min var sketch / EM", "sketch s", "decode s", "fit s", "EM s"],
             [[r["set"], r["d"], r["n"], r["m"], r["ll_sketch"], r["ll_em"], r["delta"],
-              f"{r['ll_anchor']:.2f} ({r['n_anchor']})", r["delta_anchor"],
+              f"{r['ll_anchor']:.2f} ({r['n_anchor']})", r["delta_anchor"], r.get("decoder") or "-",
               "refit" if r.get("refit") else ("scaled, " if r.get("variance_scaled") else "") + str(r.get("relevance")),
               f"{r['minvar_sketch']:.2g} / {r['minvar_em']:.2g}", r["sketch_s"], r["decode_s"], r["fit_s"],
               r["em_s"]] for r in res["gmm"]]))

@@ -85,4 +85,6 @@ def test_synthetic_table(bench, tmp_path, capsys):
     # The anchor holds the memory of the sketch (2m floats) and of its stored rows (10 m // d by default).
     assert gm["n_anchor"] == round(2 * gm["m"] / 20) + min(10 * gm["m"] // 20, gm["n"])
     assert gm["relevance"] is not None and isinstance(gm["variance_scaled"], bool)
+    assert gm["decoder"] == "clompr"  # one replicate: CL-OMPR alone
+    assert "| decoder |" in text
     assert idn["segments"] >= 4 and idn["acc_em"] > 0.5
