@@ -131,6 +131,7 @@ def test_model_file_round_trip(fitted, data, tmp_path, kind, suffix):
     np.testing.assert_array_equal(loaded.weights_, est.weights_)
     assert loaded.get_params() == est.get_params()
     assert loaded.residual_ == est.residual_ and loaded.n_features_in_ == 5
+    assert loaded.decoder_ == est.decoder_ in ("clompr", "split")
     saved = read_model(path)
     np.testing.assert_array_equal(saved.mean, mean)
     np.testing.assert_array_equal(saved.std, std)

@@ -144,6 +144,7 @@ def save_model(
         "coordinates": "raw feature units",
         "residual": float(estimator.residual_) if hasattr(estimator, "residual_") else None,
         "method": estimator.method,
+        "decoder": getattr(estimator, "decoder_", None),  # the decoder whose mixture was kept
         "standardization": None if mean is None else {"mean": mean.tolist(), "std": std.tolist()},
         "features": features,
         "metadata": metadata or {},
@@ -293,6 +294,9 @@ def read_model(path: Any) -> SavedModel:
     est.weights_ = weights
     residual = header.get("residual")
     est.residual_ = float(residual) if isinstance(residual, (int, float)) else math.nan
+    decoder = header.get("decoder")
+    if decoder in ("clompr", "split", "batch"):  # absent from files written before it was recorded
+        est.decoder_ = decoder
     est.n_features_in_ = int(d)
     mean = std = None
     stdz = header.get("standardization")
