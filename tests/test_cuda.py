@@ -32,7 +32,7 @@ def test_kernels_compile_with_nvrtc(arch):
     if cuda.nvrtc_version()[0] == 12:  # the [nvrtc] extra's: intrinsics, a different binary
         assert fast != cubin
     # NVRTC 13.0 (a CUDA 13.0 toolkit's libnvrtc.so) returned identical CUBINs
-    # with and without --use_fast_math, while CuPy's NVRTC 13.2 applied it.
+    # with and without --use_fast_math, while CuPy 14.2 (CUDA 13.2 runtime) applied it.
     with pytest.raises(RuntimeError, match="NVRTC failed"):
         cuda.compile_kernels(arch, source=cuda.KERNEL_SOURCE + "\nthis is not C++;\n")
 
