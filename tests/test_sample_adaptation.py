@@ -410,9 +410,9 @@ def test_adaptation_work_is_bounded_whatever_the_sample_capacity(monkeypatch):
     from sketchcore.learning import estimators
 
     seen = []
-    choose = estimators.choose_adaptation
-    monkeypatch.setattr(estimators, "choose_adaptation", lambda prior, rows, *a, **k: seen.append(len(rows))
-                        or choose(prior, rows, *a, **k))
+    choose = estimators.choose_adaptations
+    monkeypatch.setattr(estimators, "choose_adaptations", lambda priors, rows, *a, **k: seen.append(len(rows))
+                        or choose(priors, rows, *a, **k))
     X, _ = make_mixture(12_000, 3, 2, random_state=0)
     op = SketchOperator(3, 60, sigma=1.0, seed=0)
     big = sketchcore.Sketch.empty(op, sample_capacity=10_000).update(X)
@@ -468,3 +468,36 @@ def test_auto_uses_clompr_alone_without_a_cross_validation_on_rows(monkeypatch, 
     assert calls == [] and est.decoder_ == "clompr"
     weighted = CompressiveGMM(3, random_state=0).fit(X, sample_weight=np.linspace(0.5, 2.0, len(X)))
     assert calls == [] and weighted.decoder_ == "clompr"  # a weighted sketch's rows are no uniform sample
+
+
+def test_adaptations_of_several_priors_match_one_at_a_time(monkeypatch):
+    """choose_adaptations cross-validates several priors on the same folds:
+    each prior's choice and scores, and the generator's state afterwards,
+    are those of choose_adaptation on that prior alone, while the refit
+    (which ignores the prior) is fitted once per fold, not once per prior."""
+    import sketchcore.learning.sample_adaptation as sa
+
+    rng = np.random.default_rng(3)
+    truth = _separated(rng, 4, 6)
+    means = truth.means.copy()
+    means[1] = means[0]  # a prior in the wrong basin (the refit wins) and the truth (kept)
+    priors = [Mixture(truth.weights, means, truth.variances), truth]
+    X = _draw(truth, 400, rng)
+    alone = []
+    for prior in priors:
+        gen = np.random.default_rng(7)
+        alone.append((*choose_adaptation(prior, X, NO_BOUNDS, gen), gen.integers(2**31)))
+    fits = []
+    fit = sa.fit_sample_mixture
+    monkeypatch.setattr(sa, "fit_sample_mixture", lambda *a, **k: fits.append(1) or fit(*a, **k))
+    gen = np.random.default_rng(7)
+    joint = sa.choose_adaptations(priors, X, NO_BOUNDS, gen)
+    assert len(fits) == 5  # one refit per fold
+    assert gen.integers(2**31) == alone[0][2] == alone[1][2]
+    for (chosen, scores, _), (j_chosen, j_scores) in zip(alone, joint, strict=True):
+        assert chosen == j_chosen
+        np.testing.assert_array_equal(scores, j_scores)
+    assert alone[0][0] == REFIT and alone[1][0] != REFIT
+    with pytest.raises(sketchcore.exceptions.InvalidParameterError, match="same number of components"):
+        sa.choose_adaptations([truth, Mixture(truth.weights[:2], truth.means[:2], truth.variances[:2])], X,
+                              NO_BOUNDS, gen)

@@ -36,7 +36,7 @@ from sketchcore.learning.sample_adaptation import (
     Adaptation,
     Mixture,
     adapt,
-    choose_adaptation,
+    choose_adaptations,
     choose_lloyd,
     lloyd_on_rows,
 )
@@ -277,25 +277,12 @@ class _CompressiveMixture(BaseEstimator):
         self.adaptation_: Adaptation | None = None
         # Without a comparison on rows, the smallest residual wins.
         self.decoder_, best = min(best_of.items(), key=lambda item: item[1].residual)
-        if best.variances is not None:
-            # Both decoders' mixtures are adapted with the same folds (one seed),
-            # so their cross-validated scores compare row for row.
-            seed = int(rng.randint(0, 2**31 - 1))
-            adapted = {name: self._adapt_to_sample(res, sketch, (var_lower, var_upper), seed)
-                       for name, res in (best_of.items() if both else [(self.decoder_, best)])}
-            # CL-OMPR unless the other gains 0.1 nats per row (the adaptation's threshold).
-            name = max(adapted, key=lambda n: adapted[n][4] + (MIN_GAIN if n == "clompr" else 0.0))
-            if not np.isfinite(adapted[name][4]):
-                name = self.decoder_
-            self.decoder_ = name
-            best = best_of[name]
-            adapted_result, self.adaptation_, relevance, self.feature_variance_scale_, _ = adapted[name]
-            self.sample_relevance_ = relevance
-        else:
-            adapted_result = best
         self.residual_ = best.residual
         self.n_iter_ = best.n_atoms_iterations
-        self._set_result(adapted_result, rng)
+        if best.variances is not None:
+            best = self._adapt_to_sample(best_of if both else {self.decoder_: best}, sketch,
+                                         (var_lower, var_upper), rng)
+        self._set_result(best, rng)
 
     def _split_polish_rounds(self, op: Any) -> int | None:
         """Replacement rounds after hierarchical splitting (None: the
@@ -324,36 +311,50 @@ class _CompressiveMixture(BaseEstimator):
             rows = rows[np.sort(gen.choice(len(rows), MAX_ADAPTATION_ROWS, replace=False))]
         return rows
 
-    def _adapt_to_sample(self, result: DecodeResult, sketch: Sketch, var_bounds: tuple[np.ndarray, np.ndarray],
-                         seed: int) -> tuple[DecodeResult, Adaptation | None, float | None, np.ndarray | None, float]:
+    def _adapt_to_sample(self, results: dict[str, DecodeResult], sketch: Sketch,
+                         var_bounds: tuple[np.ndarray, np.ndarray], rng: np.random.RandomState) -> DecodeResult:
         """The decoded mixture adapted to the rows the sketch carries
-        (:mod:`~sketchcore.learning.sample_adaptation`): (the adapted result,
-        the adaptation or None, its relevance (inf: no MAP step) or None,
-        the per-feature variance scales or None, and the chosen adaptation's
-        cross-validated log-likelihood per held-out row, NaN without
-        cross-validation). ``seed`` fixes the row subset, the folds and the
-        refits.
+        (:mod:`~sketchcore.learning.sample_adaptation`); sets ``adaptation_``,
+        ``sample_relevance_`` (inf: no MAP step) and ``feature_variance_scale_``
+        when an adaptation is made (the caller sets them to None beforehand).
+
+        ``results`` maps decoders to their mixtures. With more than one, they
+        are cross-validated on the same folds and the one whose chosen
+        adaptation scores best is kept, CL-OMPR's unless another gains
+        MIN_GAIN nats per held-out row; ``decoder_``, ``residual_`` and
+        ``n_iter_`` then follow it.
 
         Only an unweighted, undecayed sketch's sample is a uniform sample of
         what the sketch describes; other sketches keep the decoded mixture.
         """
-        gen = np.random.default_rng(seed)
+        gen = np.random.default_rng(rng.randint(0, 2**31 - 1))
         rows = self._sample_rows(sketch, gen)
+        name = self.decoder_
         if rows is None:
-            return result, None, None, None, np.nan
-        assert result.variances is not None
-        prior = Mixture(result.weights, result.means, result.variances)
-        score = np.nan
+            return results[name]
+        priors: dict[str, Mixture] = {}
+        for n, r in results.items():
+            assert r.variances is not None  # Gaussian atoms
+            priors[n] = Mixture(r.weights, r.means, r.variances)
         if self.sample_relevance == "cv":
             candidates = self._adaptations
-            chosen, scores = choose_adaptation(prior, rows, var_bounds, gen, candidates=candidates)
-            score = float(scores[candidates.index(chosen)])
+            found = dict(zip(priors, choose_adaptations(list(priors.values()), rows, var_bounds, gen,
+                                                        candidates=candidates), strict=True))
+            score = {n: float(scores[candidates.index(chosen)]) for n, (chosen, scores) in found.items()}
+            best = max(score, key=lambda n: score[n] + (MIN_GAIN if n == "clompr" else 0.0))
+            if np.isfinite(score[best]):
+                name = best
+            adaptation = found[name][0]
         else:
-            chosen = Adaptation(False, float(self.sample_relevance))
-        adapted, scale = adapt(prior, rows, chosen, var_bounds, gen)
-        return (DecodeResult(adapted.means, adapted.variances, adapted.weights, result.residual,
-                             result.n_atoms_iterations),
-                chosen, float(chosen.relevance), scale if chosen.scale else None, score)
+            adaptation = Adaptation(False, float(self.sample_relevance))
+        adapted, scale = adapt(priors[name], rows, adaptation, var_bounds, gen)
+        result = results[name]
+        self.decoder_, self.residual_, self.n_iter_ = name, result.residual, result.n_atoms_iterations
+        self.adaptation_ = adaptation
+        self.sample_relevance_ = float(adaptation.relevance)
+        self.feature_variance_scale_ = scale if adaptation.scale else None
+        return DecodeResult(adapted.means, adapted.variances, adapted.weights, result.residual,
+                            result.n_atoms_iterations)
 
     def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None, *, decode: bool = True):
         """Adds a chunk of data to the sketch; decodes the model unless ``decode=False``.

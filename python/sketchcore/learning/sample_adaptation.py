@@ -62,6 +62,7 @@ __all__ = [
     "Mixture",
     "adapt",
     "choose_adaptation",
+    "choose_adaptations",
     "choose_lloyd",
     "choose_relevance",
     "diagonal_log_prob",
@@ -309,31 +310,54 @@ def choose_adaptation(
     first candidate within one standard error of the best is taken. A refit
     is tried only when every training fold has at least 2 rows per
     component (its score is NaN otherwise)."""
+    return choose_adaptations([prior], X, var_bounds, rng, candidates, n_folds, min_gain)[0]
+
+
+def choose_adaptations(
+    priors: list[Mixture],
+    X: np.ndarray,
+    var_bounds: tuple[np.ndarray, np.ndarray],
+    rng: np.random.Generator,
+    candidates: tuple[Adaptation, ...] = ADAPTATIONS,
+    n_folds: int = 5,
+    min_gain: float = MIN_GAIN,
+) -> list[tuple[Adaptation, np.ndarray]]:
+    """:func:`choose_adaptation` for several priors with the same number of
+    components (the mixtures of several decoders), on the same folds: their
+    scores compare row for row, and the refit, which ignores the prior, is
+    fitted once per fold. Each prior's result, and ``rng``'s state
+    afterwards, are those of :func:`choose_adaptation` on that prior alone."""
     if not (candidates and candidates[0] == Adaptation(False, np.inf)):
         raise InvalidParameterError("the first candidate must keep the prior: Adaptation(False, inf)")
     n = len(X)
     if n < 2 * n_folds:
-        return candidates[0], np.full(len(candidates), np.nan)
-    k = len(prior.weights)
+        return [(candidates[0], np.full(len(candidates), np.nan)) for _ in priors]
+    k = len(priors[0].weights)
+    if any(len(p.weights) != k for p in priors):
+        raise InvalidParameterError("the priors must have the same number of components")
     X = np.asarray(X, dtype=np.float64)
     folds = np.array_split(rng.permutation(n), n_folds)
     tried = [i for i, c in enumerate(candidates) if not c.refit or n - len(folds[0]) >= 2 * k]
-    held_out = np.full((len(candidates), n), np.nan)
+    held_out = np.full((len(priors), len(candidates), n), np.nan)
     for fold in folds:
         train = np.ones(n, dtype=bool)
         train[fold] = False
-        # The scaled prior of this fold, computed once for all relevances.
-        starts = {False: prior}
-        if any(c.scale for c in candidates):
-            starts[True] = scale_variances(prior, X[train], var_bounds)[0]
-        for i in tried:
-            candidate = candidates[i]
-            if candidate.refit:
-                fitted = fit_sample_mixture(X[train], k, var_bounds, rng)
-            else:
-                fitted = map_adapt(starts[candidate.scale], X[train], candidate.relevance, var_bounds)
-            held_out[i, fold] = logsumexp(diagonal_log_prob(fitted, X[fold]), axis=1)
-    return candidates[tried[_one_standard_error(held_out[tried], min_gain)]], held_out.mean(axis=1)
+        refit = None
+        for j, prior in enumerate(priors):
+            # The scaled prior of this fold, computed once for all relevances.
+            starts = {False: prior}
+            if any(c.scale for c in candidates):
+                starts[True] = scale_variances(prior, X[train], var_bounds)[0]
+            for i in tried:
+                candidate = candidates[i]
+                if candidate.refit:
+                    if refit is None:
+                        refit = fit_sample_mixture(X[train], k, var_bounds, rng)
+                    fitted = refit
+                else:
+                    fitted = map_adapt(starts[candidate.scale], X[train], candidate.relevance, var_bounds)
+                held_out[j, i, fold] = logsumexp(diagonal_log_prob(fitted, X[fold]), axis=1)
+    return [(candidates[tried[_one_standard_error(h[tried], min_gain)]], h.mean(axis=1)) for h in held_out]
 
 
 #: Held-out SSE gain, as a fraction of the decoded centroids' SSE, below
