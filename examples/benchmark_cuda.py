@@ -28,22 +28,12 @@ import time
 from functools import partial
 
 import numpy as np
+from benchmark_sketch import cpu_model  # examples/, the script's own folder, is on sys.path
 
 import sketchcore
 from sketchcore import _core
 from sketchcore.backends.reference import sketch_reference
 from sketchcore.exceptions import BackendUnavailableError
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def best_of(fn, repeat: int, sync=None) -> float:
@@ -175,7 +165,7 @@ def main() -> int:
           f"{props['multiProcessorCount']} SMs, {props['totalGlobalMem'] / 2**30:.0f} GiB)")
     print(f"CUDA runtime {cp.cuda.runtime.runtimeGetVersion()}, driver {cp.cuda.runtime.driverGetVersion()}, "
           f"CuPy {cp.__version__}")
-    print(f"Host: {_cpu_model()} ({os.cpu_count()} logical CPUs), sketchcore {sketchcore.__version__}, "
+    print(f"Host: {cpu_model()} ({os.cpu_count()} logical CPUs), sketchcore {sketchcore.__version__}, "
           f"SIMD level {sketchcore.simd_level()}, NumPy {np.__version__}")
     t0 = time.perf_counter()
     cuda._module(cp.cuda.runtime.getDevice())
