@@ -48,8 +48,9 @@ def default_sample_capacity(operator: Any) -> int:
     """Rows of data a sketch keeps by default: rows holding ten times as many
     values as the sketch has frequencies (10 m // d rows), at least 16 and at
     most 4096. At the estimators' default sketch sizes that is about 100 rows
-    per Gaussian component (1000 frames for K = 10 at d = 20, 60 or 192) and
-    50 per k-means cluster; the rows take 5 times the memory of the sketch's
+    per Gaussian component or k-means cluster (1000 frames for K = 10 at
+    d = 20, 60 or 192; 50 per cluster for CompressiveKMeans with
+    ``density_components=None``); the rows take 5 times the memory of the sketch's
     2m numbers, and like the sketch they do not grow with the data.
 
     The decoders draw the starting points of new atoms and the per-feature
