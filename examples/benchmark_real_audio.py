@@ -51,8 +51,12 @@ Measurements (K = 10 unless ``--k``; library defaults unless
 
 - k-means: SSE of CompressiveKMeans(K) over that of KMeans(K, n_init=3) on
   the training frames (90%); adjusted Rand index of both against the labels;
-  "Lloyd on rows": whether cross-validation refined the decoded centroids
-  by Lloyd's algorithm on the sketch's stored rows.
+  "density weight": the weight of the density model's draws against the
+  sketch's stored rows in the last Lloyd step, as cross-validation chose it
+  (``density_weight_``; inf: the density model's centroids were kept).
+  ``--repeats R`` runs both estimators at R random states and reports means
+  (ARI with its standard deviation): KMeans's own ARI moves by up to 0.09
+  between random states on one set.
 - GMM: mean log-likelihood per frame on a random 10% of frames held out,
   CompressiveGMM(K) against GaussianMixture(K, covariance_type="diag")
   (EM, reg_covar=1e-6, i.e. 1e-6 of each feature's global variance), and
@@ -125,6 +129,7 @@ SILENCE_DB = 50.0
 SEGMENT = 200
 FEATURE_VERSION = 1
 CACHE_CAP_PER_CLASS = 40_000  # frames kept per class in the cache
+MAX_REPEATS = 100  # k-means runs per set and dimension (--repeats)
 MUSIC_CHUNK_S = 20.0
 
 SET_NAMES = ("speech", "music", "instruments", "drums", "mixed")
@@ -564,27 +569,38 @@ def _ok(t: float) -> bool:
 
 
 def run_kmeans(X, y, d, k, args, seed):
-    """X: float32 training rows (scikit-learn gets the same values as float64)."""
+    """X: float32 training rows (scikit-learn gets the same values as float64).
+
+    Both estimators run at random states ``seed`` to ``seed + args.repeats - 1``;
+    the row holds the means over them (SSE ratio: each run against KMeans at the
+    same random state) and, per measure, the list of the runs' values."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score
 
     from sketchcore import CompressiveKMeans
 
     nan = float("nan")
-    ckm = CompressiveKMeans(k, random_state=seed, **compressive_kwargs(args.kmeans_kwargs, k, d, False,
-                                                                       args.sketch_factor))
-    t_c = fit_timed(ckm, X)
-    km = KMeans(n_clusters=k, n_init=3, random_state=seed)
-    t_k = fit_timed(km, X.astype(np.float64))
-    s_k = sse(X, km.cluster_centers_) if _ok(t_k) else nan
-    row = {"m": nan, "sse_ratio": nan, "ari_sketch": nan,
-           "ari_kmeans": adjusted_rand_score(y, km.labels_) if _ok(t_k) else nan,
-           "sketch_s": nan, "decode_s": nan, "fit_s": t_c, "kmeans_s": t_k, "lloyd_on_rows": None}
-    if _ok(t_c):
-        lab_c = ckm.labels_ if hasattr(ckm, "labels_") else ckm.predict(X)
-        row.update(m=int(ckm.operator_.sketch_size), sse_ratio=sse(X, ckm.cluster_centers_) / s_k,
-                   ari_sketch=adjusted_rand_score(y, lab_c), sketch_s=float(ckm.sketch_time_),
-                   decode_s=float(ckm.decode_time_), lloyd_on_rows=bool(ckm.refined_on_sample_))
+    runs = []
+    for state in range(seed, seed + args.repeats):
+        ckm = CompressiveKMeans(k, random_state=state, **compressive_kwargs(args.kmeans_kwargs, k, d, False,
+                                                                            args.sketch_factor))
+        t_c = fit_timed(ckm, X)
+        km = KMeans(n_clusters=k, n_init=3, random_state=state)
+        t_k = fit_timed(km, X.astype(np.float64))
+        s_k = sse(X, km.cluster_centers_) if _ok(t_k) else nan
+        run = {"m": nan, "sse_ratio": nan, "ari_sketch": nan,
+               "ari_kmeans": adjusted_rand_score(y, km.labels_) if _ok(t_k) else nan,
+               "sketch_s": nan, "decode_s": nan, "fit_s": t_c, "kmeans_s": t_k, "density_weight": nan}
+        if _ok(t_c):
+            lab_c = ckm.labels_ if hasattr(ckm, "labels_") else ckm.predict(X)
+            weight = ckm.density_weight_
+            run.update(m=int(ckm.operator_.sketch_size), sse_ratio=sse(X, ckm.cluster_centers_) / s_k,
+                       ari_sketch=adjusted_rand_score(y, lab_c), sketch_s=float(ckm.sketch_time_),
+                       decode_s=float(ckm.decode_time_), density_weight=nan if weight is None else float(weight))
+        runs.append(run)
+    row = {key: float(np.mean([r[key] for r in runs])) for key in runs[0] if key != "density_weight"}
+    row["m"] = runs[0]["m"]
+    row["runs"] = {key: [r[key] for r in runs] for key in runs[0]}
     return row
 
 
@@ -746,6 +762,16 @@ def md_table(headers: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
+def _spread(row: dict, key: str) -> str:
+    """Mean of a k-means measure, +- its standard deviation over the runs when there are several."""
+    values = np.asarray(row["runs"][key], dtype=float)
+    return f"{values.mean():.3f}" + (f" +- {values.std():.3f}" if len(values) > 1 else "")
+
+
+def _weight(w: float) -> str:
+    return "-" if w != w else ("inf" if np.isinf(w) else f"{w:g}")
+
+
 def report(res: dict) -> str:
     out = [f"# Real-audio benchmark\n\ncommand: `{res['meta']['command']}`  ",
            "machine: " + ", ".join(f"{k} {v}" for k, v in res["meta"]["machine"].items()) + "  ",
@@ -761,12 +787,16 @@ def report(res: dict) -> str:
                          for s in res["sets"]]))
     if res["kmeans"]:
         out.append(f"\n## k-means (K = {res['meta']['k']}, training frames = 90%)\n")
+        repeats = res["meta"].get("repeats", 1)
+        if repeats > 1:
+            out.append(f"Means over random states {res['meta']['seed']} to {res['meta']['seed'] + repeats - 1} "
+                       "(both estimators); ARI as mean +- standard deviation over them.\n")
         out.append(md_table(
-            ["set", "d", "N", "m", "SSE ratio", "ARI sketch", "ARI KMeans", "Lloyd on rows", "sketch s", "decode s",
-             "fit s", "KMeans s"],
-            [[r["set"], r["d"], r["n"], r["m"], r["sse_ratio"], r["ari_sketch"], r["ari_kmeans"],
-              {True: "yes", False: "no"}.get(r.get("lloyd_on_rows"), "-"), r["sketch_s"],
-              r["decode_s"], r["fit_s"], r["kmeans_s"]] for r in res["kmeans"]]))
+            ["set", "d", "N", "m", "SSE ratio", "ARI sketch", "ARI KMeans", "ARI sketch - KMeans",
+             "density weight", "sketch s", "decode s", "fit s", "KMeans s"],
+            [[r["set"], r["d"], r["n"], r["m"], r["sse_ratio"], _spread(r, "ari_sketch"), _spread(r, "ari_kmeans"),
+              r["ari_sketch"] - r["ari_kmeans"], " ".join(_weight(w) for w in r["runs"]["density_weight"]),
+              r["sketch_s"], r["decode_s"], r["fit_s"], r["kmeans_s"]] for r in res["kmeans"]]))
     if res["gmm"]:
         out.append(f"\n## diagonal GMM (K = {res['meta']['k']}; mean held-out log-likelihood per frame, nats)\n")
         out.append(md_table(
@@ -791,6 +821,13 @@ def report(res: dict) -> str:
 # ---------------------------------------------------------------- main
 
 
+def _repeats(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= MAX_REPEATS:
+        raise argparse.ArgumentTypeError(f"--repeats must be between 1 and {MAX_REPEATS}")
+    return value
+
+
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sets", nargs="+", choices=SET_NAMES, default=list(SET_NAMES))
@@ -807,6 +844,9 @@ def parse_args(argv=None):
     ap.add_argument("--quick", action="store_true",
                     help="20000 frames per set, d = 60 only, identification at d = 20 only")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeats", type=_repeats, default=1,
+                    help="k-means: runs of both estimators at random states seed, seed + 1, ... (default 1); "
+                         "the table shows means")
     ap.add_argument("--sketch-factor", type=float, default=1.0, help="multiplies the default sketch sizes")
     ap.add_argument("--kmeans-kwargs", type=json.loads, default={}, help="JSON dict for CompressiveKMeans")
     ap.add_argument("--gmm-kwargs", type=json.loads, default={}, help="JSON dict for CompressiveGMM")
@@ -869,7 +909,7 @@ def main(argv=None) -> dict:
         "machine": machine(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
-        "seed": args.seed, "k": args.k, "ident_k": args.ident_k, "order": args.order,
+        "seed": args.seed, "repeats": args.repeats, "k": args.k, "ident_k": args.ident_k, "order": args.order,
         "sketch_factor": args.sketch_factor, "kmeans_kwargs": args.kmeans_kwargs, "gmm_kwargs": args.gmm_kwargs,
         "max_frames": args.max_frames,
     }, "sets": [], "kmeans": [], "gmm": [], "ident": []}

@@ -88,3 +88,23 @@ def test_synthetic_table(bench, tmp_path, capsys):
     assert gm["decoder"] == "clompr"  # one replicate: CL-OMPR alone
     assert "| decoder |" in text
     assert idn["segments"] >= 4 and idn["acc_em"] > 0.5
+
+
+def test_kmeans_repeats_report_means_over_random_states(bench, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    bench.main(["--synthetic", "--dims", "20", "--k", "4", "--only", "kmeans", "--repeats", "2",
+                "--kmeans-kwargs", '{"n_replicates": 1}', "--json", str(out)])
+    text = capsys.readouterr().out
+    (km,) = json.loads(out.read_text())["kmeans"]
+    runs = km["runs"]
+    assert len(runs["ari_sketch"]) == len(runs["ari_kmeans"]) == len(runs["density_weight"]) == 2
+    assert km["ari_sketch"] == pytest.approx(np.mean(runs["ari_sketch"]))
+    assert km["sse_ratio"] == pytest.approx(np.mean(runs["sse_ratio"]))
+    assert "Means over random states 0 to 1" in text and " +- " in text
+
+
+@pytest.mark.parametrize("bad", ["0", "101"])
+def test_kmeans_repeats_are_bounded(bench, bad, capsys):
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--repeats", bad])
+    assert "--repeats must be between 1 and 100" in capsys.readouterr().err

@@ -491,10 +491,15 @@ def test_adaptation_line_names_a_refit_and_a_lloyd_refinement():
     refit = SimpleNamespace(sample_relevance_=0.0, feature_variance_scale_=None, adaptation_=REFIT)
     assert _adaptation_line(refit, 1000).startswith("fitted to the sketch's 1000 stored frames alone")
     kmeans = SimpleNamespace(sample_relevance_=16.0, feature_variance_scale_=None,
-                             adaptation_=Adaptation(False, 16.0), refined_on_sample_=True)
+                             adaptation_=Adaptation(False, 16.0), refined_on_sample_=True, density_weight_=0.5)
     line = _adaptation_line(kmeans, 500)
-    assert "MAP with relevance 16" in line and line.endswith("refined by Lloyd's algorithm on those frames "
-                                                             "(cross-validation)")
+    assert "MAP with relevance 16" in line and line.endswith(
+        "refined by Lloyd's algorithm on those frames and draws of the density model weighing 0.5 times as much "
+        "(cross-validation)")
+    kept = SimpleNamespace(sample_relevance_=16.0, feature_variance_scale_=None,
+                           adaptation_=Adaptation(False, 16.0), refined_on_sample_=False, density_weight_=np.inf)
+    assert "Lloyd" not in _adaptation_line(kept, 500)
     bare = SimpleNamespace(sample_relevance_=None, feature_variance_scale_=None, adaptation_=None,
-                           refined_on_sample_=False)
-    assert _adaptation_line(bare, 0).startswith("decoded from the sketch alone")
+                           refined_on_sample_=False, density_weight_=None)
+    line = _adaptation_line(bare, 0)
+    assert line.startswith("decoded from the sketch alone") and "Lloyd" not in line

@@ -18,16 +18,18 @@ from sketchcore import CompressiveGMM, CompressiveKMeans, SketchOperator
 from sketchcore.datasets import make_feature_frames, make_mixture
 from sketchcore.learning.sample_adaptation import (
     ADAPTATIONS,
+    DENSITY_WEIGHTS,
     REFIT,
     Adaptation,
     Mixture,
     adapt,
     choose_adaptation,
-    choose_lloyd,
+    choose_density_weight,
     choose_relevance,
     diagonal_log_prob,
     fit_sample_mixture,
     lloyd_on_rows,
+    lloyd_on_union,
     map_adapt,
     scale_variances,
 )
@@ -334,25 +336,96 @@ def test_lloyd_on_rows_matches_a_scalar_reference(dtype):
     np.testing.assert_allclose(fractions, np.bincount(labels, minlength=3) / len(X))
 
 
+def _weighted_lloyd_reference(centers, X, w, n_iter):
+    """Weighted Lloyd's algorithm in scalar float64 loops."""
+    c = np.array(centers, dtype=np.float64)
+    for _ in range(n_iter):
+        labels = [min(range(len(c)), key=lambda j: sum((x[f] - c[j, f]) ** 2 for f in range(len(x)))) for x in X]
+        for j in range(len(c)):
+            mass = sum(wi for wi, lab in zip(w, labels, strict=True) if lab == j)
+            if mass > 0:
+                c[j] = sum(wi * x for x, wi, lab in zip(X, w, labels, strict=True) if lab == j) / mass
+    return c
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lloyd_on_union_matches_a_weighted_scalar_reference(dtype):
+    rng = np.random.default_rng(9)
+    truth = _prior(rng, 3, 5)
+    truth = Mixture(truth.weights, 3.0 * truth.means, truth.variances)
+    rows = _draw(truth, 146, rng).astype(dtype)[::2]  # 73 strided rows
+    draws = np.asfortranarray(_draw(truth, 301, rng).astype(dtype))
+    start = truth.means + 0.3
+    got, fractions = lloyd_on_union(start, rows, draws, 0.5)
+    X = np.concatenate([rows, draws]).astype(np.float64)
+    w = np.concatenate([np.ones(73), np.full(301, 0.5 * 73 / 301)])
+    want = _weighted_lloyd_reference(start, X, w, 30)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    labels = np.argmin(((X[:, None, :] - got[None]) ** 2).sum(axis=2), axis=1)
+    np.testing.assert_allclose(fractions, np.bincount(labels, weights=w, minlength=3) / w.sum(), atol=1e-12)
+    # The two ends: the rows alone (0 or no draws) and the draws alone (inf).
+    np.testing.assert_allclose(lloyd_on_union(start, rows, draws, 0.0)[0], lloyd_on_rows(start, rows)[0])
+    np.testing.assert_allclose(lloyd_on_union(start, rows, None, 2.0)[0], lloyd_on_rows(start, rows)[0])
+    np.testing.assert_allclose(lloyd_on_union(start, rows, draws, np.inf)[0], lloyd_on_rows(start, draws)[0])
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_lloyd_keeps_optimal_centroids_and_refines_shifted_ones(seed):
+def test_density_weight_keeps_optimal_centroids_and_refines_shifted_ones(seed):
+    # Without draws only the two ends are tried: keep the centers or run
+    # Lloyd's algorithm on the rows alone.
     rng = np.random.default_rng(seed)
     truth = _separated(rng, 4, 5)
     X = _draw(truth, 600, rng)
-    refine, scores = choose_lloyd(truth.means, X, rng)
-    assert not refine, scores
+    weight, scores = choose_density_weight(truth.means, X, None, rng)
+    assert weight == np.inf, scores
+    assert np.isnan(scores[[DENSITY_WEIGHTS.index(w) for w in (2.0, 1.0, 0.5, 0.25)]]).all()
     shifted = truth.means + 0.7 * np.sqrt(truth.variances)
-    refine, scores = choose_lloyd(shifted, X, rng)
+    weight, scores = choose_density_weight(shifted, X, None, rng)
     # Measured on seeds 0-5: the optimal centroids lose 0.5-1.5% of held-out
     # SSE to Lloyd on 480 training rows; the shifted ones gain, to 0.66-0.71
     # of their held-out SSE.
-    assert refine and scores[1] < 0.8 * scores[0], scores
+    keep, rows_alone = DENSITY_WEIGHTS.index(np.inf), DENSITY_WEIGHTS.index(0.0)
+    assert weight == 0.0 and scores[rows_alone] < 0.8 * scores[keep], scores
 
 
-def test_lloyd_is_not_tried_on_too_few_rows():
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rows_and_a_biased_density_together_beat_either(seed):
+    # A density model whose means are off by a quarter of a deviation in
+    # every feature (as a diagonal mixture decoded from real frames is off)
+    # and 300 rows of the data: Lloyd's algorithm on both lands closer to
+    # the data's optimal centroids than the model's centroids or the rows
+    # alone.
+    rng = np.random.default_rng(seed)
+    t = _prior(rng, 4, 6)
+    truth = Mixture(t.weights, 2.5 * t.means, t.variances)
+    bias = 0.25 * np.sqrt(truth.variances) * rng.choice([-1.0, 1.0], size=truth.means.shape)
+    draws = _draw(Mixture(truth.weights, truth.means + bias, truth.variances), 20_000, rng)
+    rows = _draw(truth, 600, rng).astype(np.float32)[::2]
+    test = _draw(truth, 100_000, rng)
+    centers = lloyd_on_rows(truth.means, draws)[0]
+    weight, scores = choose_density_weight(centers, rows, draws, rng)
+    assert 0.0 < weight < np.inf, scores
+
+    def sse(c):
+        return float(np.mean(np.min(((test[:, None, :] - c[None]) ** 2).sum(axis=2), axis=1)))
+
+    optimum = sse(lloyd_on_rows(truth.means, test)[0])
+
+    def excess(c):
+        return sse(c) / optimum - 1.0
+
+    chosen = excess(lloyd_on_union(centers, rows, draws, weight)[0])
+    # Measured on seeds 0-7: excess SSE over the data's optimum 0.7-2.1%
+    # (the model's centroids 4.7-6.4%, the rows alone 0.8-2.5%).
+    assert chosen < 0.5 * excess(centers)
+    assert chosen < 1.5 * excess(lloyd_on_rows(centers, rows)[0])
+
+
+def test_density_weight_is_not_tried_on_too_few_rows():
     rng = np.random.default_rng(0)
-    refine, scores = choose_lloyd(rng.normal(size=(5, 2)), rng.normal(size=(11, 2)), rng)
-    assert not refine and np.all(np.isnan(scores))
+    weight, scores = choose_density_weight(rng.normal(size=(5, 2)), rng.normal(size=(11, 2)),
+                                           rng.normal(size=(50, 2)), rng)
+    assert weight == np.inf and np.all(np.isnan(scores))
 
 
 def _frames(seed, n=8000, d=30, k=6):
@@ -394,9 +467,10 @@ def test_kmeans_density_is_adapted_too():
     assert est.sample_relevance_ is not None
     assert est.feature_variance_scale_ is None  # k-means: the MAP step only
     assert est.adaptation_ is not None and not est.adaptation_.refit
-    assert isinstance(est.refined_on_sample_, bool)
+    assert est.density_weight_ in DENSITY_WEIGHTS
+    assert est.refined_on_sample_ == bool(np.isfinite(est.density_weight_))
     bare = CompressiveKMeans(6, n_replicates=1, random_state=0, sample_relevance=None).fit(X)
-    assert bare.adaptation_ is None and bare.refined_on_sample_ is False
+    assert bare.adaptation_ is None and bare.refined_on_sample_ is False and bare.density_weight_ is None
 
 
 @pytest.mark.parametrize("bad", [-1.0, "auto", np.nan])

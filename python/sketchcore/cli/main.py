@@ -195,8 +195,10 @@ _DECODER_NAMES = {"clompr": "CL-OMPR", "split": "hierarchical splitting", "batch
 def _adaptation_line(est: Any, rows: int) -> str:
     """What the decoder did with the frames the sketch stores."""
     line = _mixture_adaptation(est, rows)
-    if getattr(est, "refined_on_sample_", False):
-        line += "; centroids refined by Lloyd's algorithm on those frames (cross-validation)"
+    weight = getattr(est, "density_weight_", None)
+    if weight is not None and np.isfinite(weight):
+        line += (f"; centroids refined by Lloyd's algorithm on those frames and draws of the density model "
+                 f"weighing {weight:g} times as much (cross-validation)")
     return line
 
 

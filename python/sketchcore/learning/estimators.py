@@ -28,7 +28,7 @@ from sketchcore.learning.atoms import AtomModel
 from sketchcore.learning.batch import batch_clompr
 from sketchcore.learning.clompr import clompr
 from sketchcore.learning.cluster_scale import estimate_cluster_scale
-from sketchcore.learning.mixture_kmeans import kmeans_of_mixture
+from sketchcore.learning.mixture_kmeans import kmeans_of_mixture, stratified_mixture_sample
 from sketchcore.learning.sample_adaptation import (
     ADAPTATIONS,
     MAP_ADAPTATIONS,
@@ -37,8 +37,8 @@ from sketchcore.learning.sample_adaptation import (
     Mixture,
     adapt,
     choose_adaptations,
-    choose_lloyd,
-    lloyd_on_rows,
+    choose_density_weight,
+    lloyd_on_union,
 )
 from sketchcore.learning.splitting import split_decode
 from sketchcore.learning.steps import DecodeResult
@@ -75,6 +75,10 @@ SPARSE_SIGMA_FACTOR = 0.6
 
 #: Rows read (as random windows) to estimate sigma and pick starting points.
 _SAMPLE_ROWS = 5000
+
+#: Draws of the density model that enter Lloyd's algorithm with the stored
+#: rows (CompressiveKMeans; at most ``density_samples``).
+UNION_DRAWS = 20_000
 
 
 
@@ -552,11 +556,13 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
         (CompressiveGMM only) a mixture fitted to the sample alone, EM from
         a k-means start. The decoded mixture is kept unless a candidate
         gains at least 0.1 nats per held-out row. CompressiveKMeans then
-        runs Lloyd's algorithm on the sample from its centroids where
-        cross-validation finds it lowers the held-out SSE by at least
-        0.2%. A number is a fixed relevance (MAP only, plus the Lloyd
-        step for k-means); None never adapts (the model is the sketch's
-        alone). No adaptation is made when the sketch carries no sample
+        runs Lloyd's algorithm from its centroids on the sample together
+        with draws of the density model weighing 2, 1, 1/2 or 1/4 times as
+        much as the rows, or on the rows alone, whichever cross-validation
+        finds lowers the held-out SSE most, if by at least 0.2%
+        (``density_weight_``). A number is a fixed relevance (MAP only,
+        plus the Lloyd step for k-means); None never adapts (the model is
+        the sketch's alone). No adaptation is made when the sketch carries no sample
         (``privatize``, ``sample_capacity=0``) or when its rows were
         weighted or decayed (its sample is then not a sample of what it
         describes). On real MFCC frames (d = 60, K = 10) the decoded
@@ -591,9 +597,14 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
     adaptation_ : Adaptation or None
         What the adaptation did (``scale``, ``relevance``, ``refit``: the
         mixture was fitted to the sample alone), or None.
+    density_weight_ : float or None
+        Weight of the density model's draws, relative to all the stored
+        rows together, in the Lloyd step that ended the fit (inf: the
+        density model's centroids were kept; 0: the rows alone; None: no
+        rows to use).
     refined_on_sample_ : bool
-        Whether the centroids were refined by Lloyd's algorithm on the
-        sketch's stored rows.
+        Whether the stored rows moved the centroids (``density_weight_``
+        finite).
     n_features_in_ : int
     sketch_time_, decode_time_ : float
         Seconds spent sketching and decoding.
@@ -671,11 +682,12 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
     # per-feature variance scales, chosen on held-out likelihood, made the
     # SSE worse on 6 and better on 3 of 10 runs on MFCC frames (d = 60, five
     # sets, random_state 0 and 1; median 1.038 -> 1.038 and 1.040 -> 1.045).
-    # Lloyd on the stored rows instead of the MAP step gave lower SSE
-    # (median 1.020-1.023 against 1.020-1.027 x KMeans(n_init=3), three
-    # random_states) but partitions further from the labels (ARI on the
-    # mixed set 0.097-0.137 against 0.121-0.156; KMeans 0.146-0.162), so
-    # the MAP step stays and Lloyd follows it only where cross-validation
+    # Without the MAP step, Lloyd on the stored rows and the density's draws
+    # (cross-validation then unbiased) gave lower SSE still (mean over six
+    # random_states 1.019-1.025 x the best KMeans(n_init=3), against
+    # 1.022-1.029 with it) but partitions further from the labels (mean ARI
+    # 0.006-0.017 lower on four of five MFCC sets, d = 60), so the
+    # MAP step stays and the Lloyd step follows it where cross-validation
     # asks (conservatively: the MAP step has seen the held-out rows).
     _adaptations = MAP_ADAPTATIONS
 
@@ -723,14 +735,22 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
                 result.means, result.variances, result.weights, int(self.n_clusters),
                 n_samples=int(self.density_samples), seed=int(rng.randint(0, 2**31 - 1)),
             )
-        # Lloyd's algorithm on the stored rows, from the decoded centroids,
-        # where cross-validation on them says it lowers the SSE.
+        # Lloyd's algorithm on the stored rows and draws of the density
+        # model, from its centroids, weighted as cross-validation says.
         self.refined_on_sample_ = False
+        self.density_weight_: float | None = None
         gen = np.random.default_rng(rng.randint(0, 2**31 - 1))
         rows = self._sample_rows(self.sketch_, gen)
-        if rows is not None and choose_lloyd(self.cluster_centers_, rows, gen)[0]:
-            self.cluster_centers_, self.weights_ = lloyd_on_rows(self.cluster_centers_, rows)
-            self.refined_on_sample_ = True
+        if rows is not None:
+            draws = None
+            if result.variances is not None:
+                draws = stratified_mixture_sample(result.means, result.variances, result.weights,
+                                                  min(int(self.density_samples), UNION_DRAWS), gen)
+            self.density_weight_, _ = choose_density_weight(self.cluster_centers_, rows, draws, gen)
+            if np.isfinite(self.density_weight_):
+                self.cluster_centers_, self.weights_ = lloyd_on_union(self.cluster_centers_, rows, draws,
+                                                                      self.density_weight_)
+                self.refined_on_sample_ = True
 
     def transform(self, X: Any) -> np.ndarray:
         """Euclidean distances to the centroids, shape (n_samples, n_clusters)."""

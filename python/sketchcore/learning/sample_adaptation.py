@@ -51,6 +51,7 @@ from sketchcore.exceptions import InvalidParameterError
 
 __all__ = [
     "ADAPTATIONS",
+    "DENSITY_WEIGHTS",
     "MAP_ADAPTATIONS",
     "LLOYD_ITERATIONS",
     "MIN_GAIN",
@@ -63,11 +64,12 @@ __all__ = [
     "adapt",
     "choose_adaptation",
     "choose_adaptations",
-    "choose_lloyd",
+    "choose_density_weight",
     "choose_relevance",
     "diagonal_log_prob",
     "fit_sample_mixture",
     "lloyd_on_rows",
+    "lloyd_on_union",
     "map_adapt",
     "scale_variances",
 ]
@@ -360,25 +362,59 @@ def choose_adaptations(
     return [(candidates[tried[_one_standard_error(h[tried], min_gain)]], h.mean(axis=1)) for h in held_out]
 
 
-#: Held-out SSE gain, as a fraction of the decoded centroids' SSE, below
-#: which :func:`choose_lloyd` keeps them.
+#: Held-out SSE gain, as a fraction of the density model's centroids' SSE,
+#: below which :func:`choose_density_weight` keeps them.
 MIN_SSE_GAIN = 0.002
 
-#: Iterations of :func:`lloyd_on_rows`.
+#: Iterations of :func:`lloyd_on_union`.
 LLOYD_ITERATIONS = 100
 
+#: Weights of the density model's draws, relative to all the stored rows
+#: together, that :func:`choose_density_weight` tries: inf keeps the density
+#: model's centroids, 0 is Lloyd's algorithm on the rows alone.
+DENSITY_WEIGHTS: tuple[float, ...] = (np.inf, 2.0, 1.0, 0.5, 0.25, 0.0)
 
-def lloyd_on_rows(centers: np.ndarray, X: np.ndarray, n_iter: int = LLOYD_ITERATIONS) -> tuple[np.ndarray, np.ndarray]:
-    """Lloyd's algorithm on rows ``X`` started at ``centers`` (scikit-learn's
-    KMeans with that initialisation): the centroids and the fraction of the
-    rows in each cluster."""
+
+def lloyd_on_union(
+    centers: np.ndarray,
+    rows: np.ndarray,
+    draws: np.ndarray | None,
+    density_weight: float,
+    n_iter: int = LLOYD_ITERATIONS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted Lloyd's algorithm started at ``centers`` (scikit-learn's
+    KMeans with that initialisation) on the stored ``rows``, one unit of
+    weight each, and the ``draws`` of a density model, which together weigh
+    ``density_weight`` times as much as all the rows (0 or ``draws=None``:
+    the rows alone; inf: the draws alone).
+
+    Returns
+    -------
+    centers : ndarray (k, d), float64
+    fractions : ndarray (k,)
+        Fraction of the weight in each cluster.
+    """
     centers = np.asarray(centers, dtype=np.float64)
     k = len(centers)
+    rows = np.asarray(rows, dtype=np.float64)
+    if draws is None or density_weight == 0:
+        X, w = rows, np.ones(len(rows))
+    elif np.isinf(density_weight):
+        X, w = np.asarray(draws, dtype=np.float64), np.ones(len(draws))
+    else:
+        X = np.concatenate([rows, np.asarray(draws, dtype=np.float64)])
+        w = np.concatenate([np.ones(len(rows)), np.full(len(draws), density_weight * len(rows) / len(draws))])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # as in fit_sample_mixture
         km = KMeans(k, init=centers, n_init=1, max_iter=int(n_iter), random_state=0)
-        km.fit(np.asarray(X, dtype=np.float64))
-    return km.cluster_centers_, np.bincount(km.labels_, minlength=k) / len(X)
+        km.fit(X, sample_weight=w)
+    return km.cluster_centers_, np.bincount(km.labels_, weights=w, minlength=k) / w.sum()
+
+
+def lloyd_on_rows(centers: np.ndarray, X: np.ndarray, n_iter: int = LLOYD_ITERATIONS) -> tuple[np.ndarray, np.ndarray]:
+    """Lloyd's algorithm on rows ``X`` started at ``centers``: the centroids
+    and the fraction of the rows in each cluster."""
+    return lloyd_on_union(centers, X, None, 0.0, n_iter)
 
 
 def _nearest_sq_distance(centers: np.ndarray, X: np.ndarray) -> np.ndarray:
@@ -386,44 +422,62 @@ def _nearest_sq_distance(centers: np.ndarray, X: np.ndarray) -> np.ndarray:
     return np.maximum(d2.min(axis=1), 0.0)
 
 
-def choose_lloyd(
+def choose_density_weight(
     centers: np.ndarray,
-    X: np.ndarray,
+    rows: np.ndarray,
+    draws: np.ndarray | None,
     rng: np.random.Generator,
     n_folds: int = 5,
     min_gain: float = MIN_SSE_GAIN,
-) -> tuple[bool, np.ndarray]:
-    """Whether :func:`lloyd_on_rows` improves k-means centroids, by
-    ``n_folds``-fold cross-validation on ``X``: Lloyd's algorithm runs on the
-    rows out of each fold, from ``centers``, and the held-out rows' squared
-    distance to the nearest centroid is compared with theirs to ``centers``.
-    Yes only when the mean gain is at least ``min_gain`` of the centers'
-    mean and one standard error (of the paired per-row differences). No
-    when a training fold has fewer than 2 rows per centroid.
+    weights: tuple[float, ...] = DENSITY_WEIGHTS,
+) -> tuple[float, np.ndarray]:
+    """How much the stored rows should move k-means centroids found on a
+    density model, by ``n_folds``-fold cross-validation on the rows.
+
+    For each weight in ``weights`` (see :func:`lloyd_on_union`; only inf
+    and 0 when ``draws`` is None) and each fold, Lloyd's algorithm runs from
+    ``centers`` on the rows out of the fold and the draws, and the held-out
+    rows' squared distance to the nearest centroid is measured (inf: to
+    ``centers`` themselves). The weight with the least mean held-out
+    distance is chosen if it gains at least ``min_gain`` of inf's mean and
+    one standard error of the paired per-row differences; otherwise inf
+    (the centers are kept). Inf also when a training fold has fewer than 2
+    rows per centroid.
+
+    Why: on real audio features the density model decoded from a sketch and
+    a sample of ~100 rows per cluster err in different ways (the model's
+    diagonal components misdescribe the clusters' shapes, the sample is
+    small); Lloyd's algorithm on both lowers the SSE below either's.
 
     Returns
     -------
-    refine : bool
-    scores : ndarray (2,)
-        Mean held-out squared distance of the centers and of the refined
-        centroids (NaN when not tried).
+    weight : float
+    scores : ndarray (len(weights),)
+        Mean held-out squared distance for each weight (NaN: not tried).
     """
     centers = np.asarray(centers, dtype=np.float64)
-    n, k = len(X), len(centers)
+    n, k = len(rows), len(centers)
+    scores = np.full(len(weights), np.nan)
     folds = np.array_split(rng.permutation(n), n_folds) if n >= 2 * n_folds else []
-    if not folds or n - len(folds[0]) < 2 * k:
-        return False, np.full(2, np.nan)
-    X = np.asarray(X, dtype=np.float64)
-    held_out = np.empty((2, n))
+    if not folds or n - len(folds[0]) < 2 * k or np.inf not in weights:
+        return np.inf, scores
+    tried = [i for i, w in enumerate(weights) if draws is not None or w in (0, np.inf)]
+    rows = np.asarray(rows, dtype=np.float64)
+    held_out = np.full((len(weights), n), np.nan)
     for fold in folds:
         train = np.ones(n, dtype=bool)
         train[fold] = False
-        held_out[0, fold] = _nearest_sq_distance(centers, X[fold])
-        held_out[1, fold] = _nearest_sq_distance(lloyd_on_rows(centers, X[train])[0], X[fold])
-    scores = held_out.mean(axis=1)
-    gain = scores[0] - scores[1]
-    standard_error = float(np.std(held_out[0] - held_out[1])) / np.sqrt(n)
-    return bool(gain >= max(min_gain * scores[0], standard_error)), scores
+        for i in tried:
+            found = centers if np.isinf(weights[i]) else lloyd_on_union(centers, rows[train], draws, weights[i])[0]
+            held_out[i, fold] = _nearest_sq_distance(found, rows[fold])
+    scores[tried] = held_out[tried].mean(axis=1)
+    keep = weights.index(np.inf)
+    best = tried[int(np.argmin(scores[tried]))]
+    gain = scores[keep] - scores[best]
+    standard_error = float(np.std(held_out[keep] - held_out[best])) / np.sqrt(n)
+    if best != keep and gain >= max(min_gain * scores[keep], standard_error):
+        return float(weights[best]), scores
+    return np.inf, scores
 
 
 def _one_standard_error(held_out: np.ndarray, min_gain: float) -> int:
