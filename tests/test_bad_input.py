@@ -152,7 +152,9 @@ def test_panic_becomes_internal_error():
 def test_ctrl_c_interrupts_a_long_call():
     script = textwrap.dedent(
         """
-        import sys, time, numpy as np, sketchcore
+        import signal, sys, time, numpy as np, sketchcore
+        # A shell that starts jobs in the background hands them SIGINT ignored.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         X = np.zeros((4_000_000, 16), dtype=np.float32)
         op = sketchcore.SketchOperator(16, 4000, seed=0)
         print("start", flush=True)
