@@ -395,6 +395,12 @@ def test_rows_and_a_biased_density_together_beat_either(seed):
     assert chosen < 1.5 * excess(lloyd_on_rows(centers, rows)[0])
 
 
+def test_density_weights_must_include_keeping_the_centers():
+    rng = np.random.default_rng(0)
+    with pytest.raises(sketchcore.exceptions.InvalidParameterError, match="must include inf"):
+        choose_density_weight(rng.normal(size=(2, 2)), rng.normal(size=(40, 2)), None, rng, weights=(1.0, 0.0))
+
+
 def test_density_weight_is_not_tried_on_too_few_rows():
     rng = np.random.default_rng(0)
     weight, scores = choose_density_weight(rng.normal(size=(5, 2)), rng.normal(size=(11, 2)),

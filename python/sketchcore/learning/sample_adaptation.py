@@ -455,11 +455,13 @@ def choose_density_weight(
     scores : ndarray (len(weights),)
         Mean held-out squared distance for each weight (NaN: not tried).
     """
+    if np.inf not in weights:
+        raise InvalidParameterError("the weights must include inf (keep the centers)")
     centers = np.asarray(centers, dtype=np.float64)
     n, k = len(rows), len(centers)
     scores = np.full(len(weights), np.nan)
     folds = np.array_split(rng.permutation(n), n_folds) if n >= 2 * n_folds else []
-    if not folds or n - len(folds[0]) < 2 * k or np.inf not in weights:
+    if not folds or n - len(folds[0]) < 2 * k:
         return np.inf, scores
     tried = [i for i, w in enumerate(weights) if draws is not None or w in (0, np.inf)]
     rows = np.asarray(rows, dtype=np.float64)
