@@ -530,15 +530,22 @@ def standardise(X: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- measures
 
 
-def sse(X: np.ndarray, centers: np.ndarray, chunk: int = 65536) -> float:
+def assign(X: np.ndarray, centers: np.ndarray, chunk: int = 65536) -> tuple[np.ndarray, float]:
+    """Each row's nearest centre and the sum of squared distances to it (float64)."""
     c = np.asarray(centers, np.float64)
     cc = (c * c).sum(1)
+    labels = np.empty(len(X), dtype=np.intp)
     total = 0.0
     for i in range(0, len(X), chunk):
         x = np.asarray(X[i:i + chunk], np.float64)
-        d2 = (x * x).sum(1)[:, None] - 2 * x @ c.T + cc
-        total += float(np.maximum(d2, 0).min(1).sum())
-    return total
+        d2 = np.maximum((x * x).sum(1)[:, None] - 2 * x @ c.T + cc, 0)
+        labels[i:i + chunk] = d2.argmin(1)
+        total += float(d2.min(1).sum())
+    return labels, total
+
+
+def sse(X: np.ndarray, centers: np.ndarray) -> float:
+    return assign(X, centers)[1]
 
 
 def default_m(k: int, d: int, gmm: bool) -> int:
@@ -590,13 +597,24 @@ def run_kmeans(X, y, d, k, args, seed):
         s_k = sse(X, km.cluster_centers_) if _ok(t_k) else nan
         run = {"m": nan, "sse_ratio": nan, "ari_sketch": nan,
                "ari_kmeans": adjusted_rand_score(y, km.labels_) if _ok(t_k) else nan,
+               "sse_anchor": nan, "ari_anchor": nan, "n_anchor": nan,
                "sketch_s": nan, "decode_s": nan, "fit_s": t_c, "kmeans_s": t_k, "density_weight": nan}
         if _ok(t_c):
             lab_c = ckm.labels_ if hasattr(ckm, "labels_") else ckm.predict(X)
             weight = ckm.density_weight_
-            run.update(m=int(ckm.operator_.sketch_size), sse_ratio=sse(X, ckm.cluster_centers_) / s_k,
+            m = int(ckm.operator_.sketch_size)
+            run.update(m=m, sse_ratio=sse(X, ckm.cluster_centers_) / s_k,
                        ari_sketch=adjusted_rand_score(y, lab_c), sketch_s=float(ckm.sketch_time_),
                        decode_s=float(ckm.decode_time_), density_weight=nan if weight is None else float(weight))
+            # The anchor: KMeans on a uniform sample holding the memory of the sketch and its stored rows.
+            stored = len(ckm.sketch_.samples) if ckm.sketch_.samples is not None else 0
+            n_anchor = min(int(round(2 * m / d)) + stored, len(X))
+            if n_anchor >= k and _ok(t_k):
+                rows = np.random.default_rng(state + 1).choice(len(X), size=n_anchor, replace=False)
+                anchor = KMeans(n_clusters=k, n_init=3, random_state=state)
+                if _ok(fit_timed(anchor, X[rows].astype(np.float64))):
+                    run.update(sse_anchor=sse(X, anchor.cluster_centers_) / s_k, n_anchor=n_anchor,
+                               ari_anchor=adjusted_rand_score(y, assign(X, anchor.cluster_centers_)[0]))
         runs.append(run)
     row = {key: float(np.mean([r[key] for r in runs])) for key in runs[0] if key != "density_weight"}
     row["m"] = runs[0]["m"]
@@ -793,9 +811,11 @@ def report(res: dict) -> str:
                        "(both estimators); ARI as mean +- standard deviation over them.\n")
         out.append(md_table(
             ["set", "d", "N", "m", "SSE ratio", "ARI sketch", "ARI KMeans", "ARI sketch - KMeans",
-             "density weight", "sketch s", "decode s", "fit s", "KMeans s"],
+             "SSE anchor (n)", "ARI anchor", "density weight", "sketch s", "decode s", "fit s", "KMeans s"],
             [[r["set"], r["d"], r["n"], r["m"], r["sse_ratio"], _spread(r, "ari_sketch"), _spread(r, "ari_kmeans"),
-              r["ari_sketch"] - r["ari_kmeans"], " ".join(_weight(w) for w in r["runs"]["density_weight"]),
+              r["ari_sketch"] - r["ari_kmeans"],
+              f"{r.get('sse_anchor', float('nan')):.3f} ({r.get('n_anchor', 0):.0f})",
+              r.get("ari_anchor", float("nan")), " ".join(_weight(w) for w in r["runs"]["density_weight"]),
               r["sketch_s"], r["decode_s"], r["fit_s"], r["kmeans_s"]] for r in res["kmeans"]]))
     if res["gmm"]:
         out.append(f"\n## diagonal GMM (K = {res['meta']['k']}; mean held-out log-likelihood per frame, nats)\n")

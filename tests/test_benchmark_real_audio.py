@@ -82,12 +82,26 @@ def test_synthetic_table(bench, tmp_path, capsys):
     assert km["m"] == gm["m"] == 5 * 41 * 4  # library default sizes, 5 (2d + 1) K
     assert km["sse_ratio"] >= 0.9 and math.isfinite(km["ari_kmeans"])
     assert math.isfinite(gm["ll_em"]) and math.isfinite(gm["ll_anchor"])
-    # The anchor holds the memory of the sketch (2m floats) and of its stored rows (10 m // d by default).
-    assert gm["n_anchor"] == round(2 * gm["m"] / 20) + min(10 * gm["m"] // 20, gm["n"])
+    # The anchor holds the memory of the sketch (2m floats) and of its stored rows (40 m // d by default).
+    assert gm["n_anchor"] == round(2 * gm["m"] / 20) + min(40 * gm["m"] // 20, 4096, gm["n"])
+    # The same memory for KMeans's anchor: its SSE over KMeans's on all rows, and its ARI.
+    assert km["n_anchor"] == round(2 * km["m"] / 20) + min(40 * km["m"] // 20, 4096, km["n"])
+    assert km["sse_anchor"] >= 0.9 and math.isfinite(km["ari_anchor"])
+    assert "| SSE anchor (n) | ARI anchor |" in text
     assert gm["relevance"] is not None and isinstance(gm["variance_scaled"], bool)
     assert gm["decoder"] == "clompr"  # one replicate: CL-OMPR alone
     assert "| decoder |" in text
     assert idn["segments"] >= 4 and idn["acc_em"] > 0.5
+
+
+def test_assign_matches_brute_force(bench):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1001, 7)).astype(np.float32)[:, ::1]
+    C = rng.normal(size=(5, 7))
+    d2 = ((X.astype(np.float64)[:, None, :] - C[None]) ** 2).sum(-1)
+    labels, total = bench.assign(X, C, chunk=97)
+    np.testing.assert_array_equal(labels, d2.argmin(1))
+    assert total == pytest.approx(d2.min(1).sum(), rel=1e-12)
 
 
 def test_kmeans_repeats_report_means_over_random_states(bench, tmp_path, capsys):

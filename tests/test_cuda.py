@@ -297,12 +297,12 @@ def test_cupy_sketch_keeps_the_rows_the_cpu_backends_keep(emulated_cupy, monkeyp
     get = type(cp.asarray(np.zeros(1))).get
     monkeypatch.setattr(type(cp.asarray(np.zeros(1))), "get", lambda a: copied.append(a.shape) or get(a))
     op = sketchcore.SketchOperator(6, 60, seed=3, sigma=2.0)
-    X = mixture(400, 6, seed=4, dtype=np.float32)
+    X = mixture(1000, 6, seed=4, dtype=np.float32)
     got = op.sketch(cp.asarray(X), backend="cupy")
     want = op.sketch(X)
-    assert got.sample_capacity == want.sample_capacity == 100 and got.max_weight == 1.0
+    assert got.sample_capacity == want.sample_capacity == 400 and got.max_weight == 1.0  # 40 m // d
     np.testing.assert_array_equal(got.samples, want.samples)
-    assert copied == [(100, 6)]  # the chosen rows, not the array
+    assert copied == [(400, 6)]  # the chosen rows, not the array
     est = sketchcore.CompressiveGMM(3, n_replicates=1, random_state=0).fit_sketch(got)
     assert est.sample_relevance_ is not None
 

@@ -47,9 +47,9 @@ def test_dask_sketch_equals_numpy(scheduler, chunks):
     np.testing.assert_array_equal(got.lower, REF.lower)
     np.testing.assert_array_equal(got.upper, REF.upper)
     # A sample of the rows, as local sketches keep: real rows, distinct, deterministic.
-    assert got.sample_capacity == REF.sample_capacity == 133 and got.samples.shape == (133, 6)  # 10 m // d
+    assert got.sample_capacity == REF.sample_capacity == 533 and got.samples.shape == (533, 6)  # 40 m // d
     rows = [np.flatnonzero((X == r).all(axis=1)) for r in got.samples]
-    assert all(len(r) == 1 for r in rows) and len({int(r[0]) for r in rows}) == 133
+    assert all(len(r) == 1 for r in rows) and len({int(r[0]) for r in rows}) == 533
     np.testing.assert_array_equal(OP.sketch(dX).samples, got.samples)
 
 

@@ -105,8 +105,8 @@ def test_sketches_keep_a_small_uniform_sample_of_rows_by_default():
 
     rng = np.random.default_rng(3)
     X = rng.normal(size=(5000, 12)).astype(np.float32)[:, ::1]
-    op = sketchcore.SketchOperator(12, 600, sigma=2.0, seed=1)
-    assert default_sample_capacity(op) == 500  # 10 m // d
+    op = sketchcore.SketchOperator(12, 150, sigma=2.0, seed=1)
+    assert default_sample_capacity(op) == 500  # 40 m // d
     sk = op.sketch(X)
     assert sk.sample_capacity == 500 and sk.samples.shape == (500, 12) and sk.samples.dtype == np.float64
     idx = _rows_of(sk.samples, X)
@@ -123,8 +123,8 @@ def test_sketches_keep_a_small_uniform_sample_of_rows_by_default():
     assert 60 <= first.sum() <= 140  # about a fifth from the first 1000 rows (sd 8.5)
     # Bounds of the default, and no sample on request.
     assert default_sample_capacity(sketchcore.SketchOperator(4, 10_000, sigma=1.0, seed=0)) == 4096
-    assert default_sample_capacity(sketchcore.SketchOperator(100, 200, sigma=1.0, seed=0)) == 20
-    assert default_sample_capacity(sketchcore.SketchOperator(100, 100, sigma=1.0, seed=0)) == 16
+    assert default_sample_capacity(sketchcore.SketchOperator(100, 205, sigma=1.0, seed=0)) == 82
+    assert default_sample_capacity(sketchcore.SketchOperator(100, 40, sigma=1.0, seed=0)) == 16
     assert Sketch.empty(op, sample_capacity=0).update(X).samples is None
     with pytest.raises(InvalidParameterError):
         Sketch.empty(op, sample_capacity="all")

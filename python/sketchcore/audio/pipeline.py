@@ -35,7 +35,7 @@ from sketchcore.core.sketch import Sketch
 from sketchcore.exceptions import CorruptSketchFileError, InvalidParameterError, SketchFileError
 from sketchcore.io.sketch_file import MAGIC
 
-__all__ = ["CorpusReport", "sketch_corpus", "SAMPLE_CAPACITY", "AUTO_SIGMA_FACTOR"]
+__all__ = ["CorpusReport", "sketch_corpus", "AUTO_SIGMA_FACTOR"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def _file_partial(path: str, cfg_dict: dict, op) -> tuple:
     ``("ok", path, sketch, moments, notes, native_rate)`` or ``("error", path, why)``.
     ``notes``: the distinct warnings the audio libraries raised on this file."""
     cfg = FeatureConfig.from_dict(cfg_dict)
-    sk = Sketch.empty(op, sample_capacity=SAMPLE_CAPACITY)
+    sk = Sketch.empty(op)
     moments = RunningMoments(cfg.dim)
     threads = worker_threads()  # on a Dask worker: its own thread count
     # One BLAS thread: the features' rounding is then the same in every
@@ -180,7 +180,7 @@ def sketch_corpus(
             op = operator
         else:
             op = _corpus_operator(files, cfg, sketch_size, kind, sigma, seed, warn)
-        total = Sketch.empty(op, sample_capacity=SAMPLE_CAPACITY)
+        total = Sketch.empty(op)
         moments = RunningMoments(cfg.dim)
         resumed = 0
         extra = dict(metadata or {})
@@ -310,9 +310,6 @@ def _check_resume_features(features: FeatureConfig | dict | None, cfg: FeatureCo
             "Drop them (or start a new sketch without --resume)", settings=keys
         )
 
-
-#: Frames kept (a uniform sample) as starting points for the decoders.
-SAMPLE_CAPACITY = 1000
 
 #: ``sigma="feature-std"``: AUTO_SIGMA_FACTOR x the geometric mean of the
 #: per-feature standard deviations (dense and structured operators).

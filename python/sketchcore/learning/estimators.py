@@ -543,8 +543,8 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
         for start points, or the sketch's stored sample).
     sample_relevance : float, "cv" or None, default="cv"
         Adaptation of the decoded density model to the uniform sample of
-        rows the sketch carries (``Sketch.samples``; 10 m // d rows by
-        default, about 100 per component at the default sketch size; at
+        rows the sketch carries (``Sketch.samples``; 40 m // d rows by
+        default, about 400 per component at the default sketch size; at
         most 4096 of them, a uniform subset, are used)
         (:mod:`~sketchcore.learning.sample_adaptation`). "cv" chooses by
         5-fold cross-validation on the sample among: the decoded mixture;

@@ -94,14 +94,24 @@ class Mixture(NamedTuple):
     variances: np.ndarray
 
 
-def diagonal_log_prob(mixture: Mixture, X: np.ndarray) -> np.ndarray:
-    """log(w_k N(x_i; mu_k, diag(v_k))) for every row and component, shape (n, K)."""
+def diagonal_log_prob(mixture: Mixture, X: np.ndarray, X2: np.ndarray | None = None) -> np.ndarray:
+    """log(w_k N(x_i; mu_k, diag(v_k))) for every row and component, shape (n, K).
+    ``X2``: ``X * X`` when the caller has it (EM loops compute it once)."""
     w, mu, var = mixture
     prec = 1.0 / var
-    sq = (X * X) @ prec.T - 2.0 * X @ (mu * prec).T + np.sum(mu * mu * prec, axis=1)
+    sq = (X * X if X2 is None else X2) @ prec.T - 2.0 * X @ (mu * prec).T + np.sum(mu * mu * prec, axis=1)
     with np.errstate(divide="ignore"):
         log_w = np.log(w)
     return log_w - 0.5 * (X.shape[1] * np.log(2.0 * np.pi) + np.sum(np.log(var), axis=1) + sq)
+
+
+def _responsibilities(log_prob: np.ndarray) -> np.ndarray:
+    """Each row's posterior over the components from its joint log-probabilities
+    (one exponential per entry; a row of -inf gives NaN, as exp(lp - logsumexp) does)."""
+    top = log_prob.max(axis=1, keepdims=True)
+    resp = np.exp(log_prob - np.where(np.isfinite(top), top, 0.0))
+    resp /= resp.sum(axis=1, keepdims=True)
+    return resp
 
 
 def scale_variances(
@@ -126,12 +136,12 @@ def scale_variances(
     current = Mixture(w, mu, v)
     if len(X) == 0:
         return current, scale
+    X2 = X * X
     for _ in range(int(n_iter)):
-        lp = diagonal_log_prob(current, X)
-        resp = np.exp(lp - logsumexp(lp, axis=1, keepdims=True))
+        resp = _responsibilities(diagonal_log_prob(current, X, X2))
         # sum_k r_ik (x_ij - mu_kj)^2 / v_kj, expanded to avoid an (n, K, d) array.
         prec = 1.0 / v
-        z2 = (resp.T @ (X * X) * prec - 2.0 * (resp.T @ X) * mu * prec + resp.sum(axis=0)[:, None] * mu * mu * prec)
+        z2 = (resp.T @ X2 * prec - 2.0 * (resp.T @ X) * mu * prec + resp.sum(axis=0)[:, None] * mu * mu * prec)
         scale = np.maximum(z2.sum(axis=0) / len(X), 1e-300)
         current = Mixture(w, mu, np.clip(v * scale, lower, upper))
     return current, scale
@@ -167,13 +177,13 @@ def map_adapt(
     X = np.asarray(X, dtype=np.float64)
     second0 = v0 + mu0 * mu0
     current = Mixture(w0, mu0, v0)
+    d = X.shape[1]
+    both = np.concatenate([X, X * X], axis=1)  # one product gives the first and second moments
     for _ in range(int(n_iter)):
-        lp = diagonal_log_prob(current, X)
-        resp = np.exp(lp - logsumexp(lp, axis=1, keepdims=True))
+        resp = _responsibilities(diagonal_log_prob(current, X, both[:, d:]))
         nk = resp.sum(axis=0)
-        safe = np.maximum(nk, 1e-300)[:, None]
-        first = resp.T @ X / safe
-        second = resp.T @ (X * X) / safe
+        moments = resp.T @ both / np.maximum(nk, 1e-300)[:, None]
+        first, second = moments[:, :d], moments[:, d:]
         a = nk / (nk + relevance) if relevance > 0 else (nk > 0).astype(np.float64)
         w = a * nk / len(X) + (1.0 - a) * w0
         w = w / w.sum()
