@@ -168,7 +168,8 @@ def _fit(args: argparse.Namespace) -> int:
     target = sk.standardized() if standardize else sk
     Est = CompressiveKMeans if args.model == "kmeans" else CompressiveGMM
     # A progress bar of the decoder's steps, on a terminal only (not in logs).
-    est = Est(args.components, n_replicates=args.replicates, method=args.method, random_state=args.seed,
+    replicates = {} if args.replicates is None else {"n_replicates": args.replicates}
+    est = Est(args.components, method=args.method, random_state=args.seed, **replicates,
               sample_relevance=None if args.no_adapt else "cv", verbose=int(sys.stderr.isatty())).fit_sketch(target)
     op: Any = target.operator  # a StandardizedOperator (mean, std) when standardised
     mean = op.mean if standardize else np.zeros(sk.dim)
@@ -616,7 +617,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("-o", "--output", required=True, help="model file (.json or .npz)")
     fit.add_argument("--no-standardize", action="store_true",
                      help="decode in raw feature units (default: standardised by the corpus statistics)")
-    fit.add_argument("--replicates", type=_positive_int, default=3)
+    fit.add_argument("--replicates", type=_positive_int, default=None,
+                     help="independent decodings (default: the estimator's, 2 for kmeans and 3 for gmm)")
     fit.add_argument("--method", choices=["auto", "clompr", "split", "batch"], default="auto",
                      help="decoder (auto: CL-OMPR up to 15 components, hierarchical splitting above)")
     fit.add_argument("--seed", type=int, default=0)

@@ -497,9 +497,16 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
         decoded variances collapse to the floor in some features and the
         held-out log-likelihood falls tens of nats per frame below EM's);
         "structured": fast Walsh-Hadamard blocks, O(m log d) per sample.
-    n_replicates : int, default=3
+    n_replicates : int, default=2
         Independent decoding runs; the smallest residual wins (see
         ``method`` for the comparison of two decoders on the stored rows).
+        Two rather than CompressiveGMM's three: with the stored rows'
+        Lloyd step after them, a third replicate of the density model
+        changed neither the SSE nor the ARI on real MFCC frames (d = 60,
+        five sets, three random states on each of two splits: mean SSE
+        ratio 1.0106 and 1.0104 with three, 1.0114 and 1.0088 with two;
+        mean ARI 0.001 above KMeans's with either) and took 1.3 of the 5 s
+        of a fit.
     method : {"auto", "clompr", "split", "batch"}, default="auto"
         "clompr": CL-OMPR (2K greedy steps, each with a joint refinement).
         "split": compressive hierarchical splitting (log2 K levels of
@@ -625,7 +632,7 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
         sketch_size: int | None = None,
         sigma: float | str = "auto",
         operator: str | SketchOperator = "sparse",
-        n_replicates: int = 3,
+        n_replicates: int = 2,
         method: str = "auto",
         max_iter: int = 300,
         n_starts: int = 64,

@@ -25,9 +25,9 @@ The last candidate ignores the decoded mixture: EM on the sample from a
 k-means start (:func:`fit_sample_mixture`). On real audio features the
 decoded mixture often sits in a worse basin of the likelihood than a
 k-means start, which no MAP step leaves; with the default sample (about
-100 rows per component) this candidate is the one cross-validation picks
-on most MFCC sets at d = 60, and the model is then the sample's, not the
-sketch's (the estimators report it in ``adaptation_``).
+400 rows per component) this candidate is the one cross-validation picks
+on two of five MFCC sets at d = 60, and the model is then the sample's,
+not the sketch's (the estimators report it in ``adaptation_``).
 
 What is applied is chosen by cross-validation on the sample itself, in
 favour of the sketch: the decoded model is kept unless a candidate gains
@@ -455,9 +455,10 @@ def choose_density_weight(
     rows per centroid.
 
     Why: on real audio features the density model decoded from a sketch and
-    a sample of ~100 rows per cluster err in different ways (the model's
-    diagonal components misdescribe the clusters' shapes, the sample is
-    small); Lloyd's algorithm on both lowers the SSE below either's.
+    a sample of ~400 rows per cluster err in different ways (the model's
+    diagonal components misdescribe the clusters' shapes, the sample's
+    centroids carry its sampling noise); Lloyd's algorithm on both can lower
+    the SSE below either's.
 
     Returns
     -------
