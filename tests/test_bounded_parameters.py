@@ -237,7 +237,9 @@ def test_dask_workers_use_their_thread_count():
 # -- interrupts ----------------------------------------------------------------------------------
 
 INTERRUPTIBLE = """
-import sys, time, numpy as np, sketchcore
+import signal, sys, time, numpy as np, sketchcore
+# A shell that starts jobs in the background hands them SIGINT ignored.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 op = sketchcore.SketchOperator(256, 2048, seed=0)
 X = np.broadcast_to(np.linspace(-1, 1, 256, dtype=np.float32), (908 * 4096, 256))  # no memory
 print("start", flush=True)

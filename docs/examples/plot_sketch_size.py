@@ -8,7 +8,7 @@ the centroids from it, so m is counted in units of the parameters of a
 K-component diagonal mixture, K (2d + 1); the default is five of them. This
 draws the SSE ratio to scikit-learn's :class:`~sklearn.cluster.KMeans` as m
 grows, for a few draws of the data (K = 6, d = 4, N = 10 000; one decoding
-replicate each, to keep it short -- the library's default of three
+replicate each, to keep it short -- the library's default of two
 replicates helps most at small m).
 """
 

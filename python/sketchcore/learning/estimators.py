@@ -573,9 +573,9 @@ class CompressiveKMeans(ClusterMixin, TransformerMixin, _CompressiveMixture):
         (``privatize``, ``sample_capacity=0``) or when its rows were
         weighted or decayed (its sample is then not a sample of what it
         describes). On real MFCC frames (d = 60, K = 10) the decoded
-        mixture sits in a worse basin of the likelihood than EM from a
-        k-means start on the sample, and the refit is what cross-validation
-        picks on most sets.
+        mixture often sits in a worse basin of the likelihood than EM from
+        a k-means start on the sample, and the refit is what
+        cross-validation picks on two of five sets.
     verbose : int, default=0
         Non-zero: a progress bar of the decoder's steps (tqdm, on standard
         error) and an INFO record of the ``sketchcore.learning.estimators``
