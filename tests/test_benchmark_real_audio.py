@@ -117,6 +117,20 @@ def test_kmeans_repeats_report_means_over_random_states(bench, tmp_path, capsys)
     assert "Means over random states 0 to 1" in text and " +- " in text
 
 
+def test_identification_repeats_pool_the_segments_of_several_splits(bench, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    bench.main(["--synthetic", "--only", "ident", "--ident-dims", "20", "--ident-k", "2", "--repeats", "2",
+                "--gmm-kwargs", '{"n_replicates": 1}', "--json", str(out)])
+    text = capsys.readouterr().out
+    (idn,) = json.loads(out.read_text())["ident"]
+    runs = idn["runs"]
+    assert len(runs["segments"]) == len(runs["acc_sketch"]) == len(runs["acc_em"]) == 2
+    assert idn["segments"] == sum(runs["segments"])
+    pooled = np.dot(runs["acc_em"], runs["segments"]) / idn["segments"]
+    assert idn["acc_em"] == pytest.approx(pooled)
+    assert "Segments pooled over 2 splits" in text and "| per split |" in text
+
+
 @pytest.mark.parametrize("bad", ["0", "101"])
 def test_kmeans_repeats_are_bounded(bench, bad, capsys):
     with pytest.raises(SystemExit):
