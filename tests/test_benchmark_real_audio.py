@@ -104,12 +104,17 @@ def test_assign_matches_brute_force(bench):
     assert total == pytest.approx(d2.min(1).sum(), rel=1e-12)
 
 
-def test_kmeans_repeats_report_means_over_random_states(bench, tmp_path, capsys):
+def _synthetic_run(bench, tmp_path, capsys, argv):
+    """The synthetic benchmark with ``argv``: its JSON results and printed report."""
     out = tmp_path / "r.json"
-    bench.main(["--synthetic", "--dims", "20", "--k", "4", "--only", "kmeans", "--repeats", "2",
-                "--kmeans-kwargs", '{"n_replicates": 1}', "--json", str(out)])
-    text = capsys.readouterr().out
-    (km,) = json.loads(out.read_text())["kmeans"]
+    bench.main(["--synthetic", *argv, "--json", str(out)])
+    return json.loads(out.read_text()), capsys.readouterr().out
+
+
+def test_kmeans_repeats_report_means_over_random_states(bench, tmp_path, capsys):
+    res, text = _synthetic_run(bench, tmp_path, capsys, ["--dims", "20", "--k", "4", "--only", "kmeans", "--repeats",
+                                                         "2", "--kmeans-kwargs", '{"n_replicates": 1}'])
+    (km,) = res["kmeans"]
     runs = km["runs"]
     assert len(runs["ari_sketch"]) == len(runs["ari_kmeans"]) == len(runs["density_weight"]) == 2
     assert km["ari_sketch"] == pytest.approx(np.mean(runs["ari_sketch"]))
@@ -118,11 +123,9 @@ def test_kmeans_repeats_report_means_over_random_states(bench, tmp_path, capsys)
 
 
 def test_identification_repeats_pool_the_segments_of_several_splits(bench, tmp_path, capsys):
-    out = tmp_path / "r.json"
-    bench.main(["--synthetic", "--only", "ident", "--ident-dims", "20", "--ident-k", "2", "--repeats", "2",
-                "--gmm-kwargs", '{"n_replicates": 1}', "--json", str(out)])
-    text = capsys.readouterr().out
-    (idn,) = json.loads(out.read_text())["ident"]
+    res, text = _synthetic_run(bench, tmp_path, capsys, ["--only", "ident", "--ident-dims", "20", "--ident-k", "2",
+                                                         "--repeats", "2", "--gmm-kwargs", '{"n_replicates": 1}'])
+    (idn,) = res["ident"]
     runs = idn["runs"]
     assert len(runs["segments"]) == len(runs["acc_sketch"]) == len(runs["acc_em"]) == 2
     assert idn["segments"] == sum(runs["segments"])
