@@ -67,10 +67,11 @@ def default_sample_capacity(operator: Any) -> int:
     (``sample_capacity=0``, or after ``privatize``) they start uniformly in
     the data box and the model is the sketch's alone. On real MFCC frames
     (d = 60, K = 10, the means over three random states of the fits on five
-    sets), CompressiveKMeans's SSE is 1.012 times KMeans(n_init=3)'s with
-    4000 stored rows, 1.017 with 2000 and 1.022 with 1000, about what
-    KMeans on a uniform sample of the same memory reaches: on real features
-    the rows, more than the sketch, set the clusters' exact positions.
+    sets), CompressiveKMeans's SSE is 1.009-1.010 times KMeans(n_init=3)'s
+    with 4000 stored rows, 1.017 with 2000 and 1.022-1.024 with 1000, about
+    what KMeans on a uniform sample of the same memory reaches (1.004-1.011):
+    on real features the rows, more than the sketch, set the clusters' exact
+    positions.
     """
     rows = 2 * SAMPLE_MEMORY_FACTOR * operator.sketch_size // max(operator.dim, 1)
     return int(min(DEFAULT_SAMPLE_CAP, max(16, rows)))
